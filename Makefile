@@ -1,0 +1,38 @@
+# paywatch — developer entry points. Every target creates .venv and installs on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= paywatch.toml
+
+.PHONY: run test lint demo devnet clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make run: first run writes paywatch.toml (testnet, SQLite), then runs watcher + API together.
+run: $(STAMP)
+	@test -f $(CONFIG) || $(BIN)/paywatch init --config $(CONFIG)
+	$(BIN)/paywatch run --config $(CONFIG)
+
+## make test: lint, type-check and the whole test suite (SQLite, and PostgreSQL when reachable).
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## make demo: offline end-to-end story on a local devnet.
+demo: $(STAMP)
+	$(BIN)/paywatch demo
+
+devnet: $(STAMP)
+	$(BIN)/paywatch devnet
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
