@@ -1,0 +1,157 @@
+"""The payment lifecycle of SPEC §3 as pure functions: state in, new state and event types out.
+
+Statuses: pending → confirmed | failed | timeout, and confirmed/failed/timeout → refunded.
+Money that arrives is never dropped: every attributed credit raises `amount_received`; what arrived
+after `expires_at` is also counted in `amount_late`. "On time" means the credit's ledger closed at
+or before `expires_at` (network time, never the wall clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Literal
+
+Status = Literal["pending", "confirmed", "failed", "timeout", "refunded"]
+STATUSES: tuple[Status, ...] = ("pending", "confirmed", "failed", "timeout", "refunded")
+FailureReason = Literal["underpaid", "cancelled"]
+Disposition = Literal["accepted", "late", "rejected", "unmatched", "poison"]
+EventType = Literal[
+    "payment.initiated",
+    "payment.funds_received",
+    "payment.confirmed",
+    "payment.failed",
+    "payment.timeout",
+    "payment.refunded",
+    "receipt.unmatched",
+]
+EVENT_TYPES: tuple[EventType, ...] = (
+    "payment.initiated",
+    "payment.funds_received",
+    "payment.confirmed",
+    "payment.failed",
+    "payment.timeout",
+    "payment.refunded",
+    "receipt.unmatched",
+)
+
+
+class TransitionError(ValueError):
+    """The requested change is not allowed from the payment's current state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    tolerance_percent: Decimal = Decimal(0)
+    late_window: timedelta = timedelta(minutes=1440)
+    accept_late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    status: Status
+    amount: int
+    amount_received: int
+    amount_late: int
+    expires_at: datetime
+    late: bool = False
+    overpaid: bool = False
+    manual: bool = False
+    failure_reason: FailureReason | None = None
+    amount_refunded: int = 0
+
+    @property
+    def amount_on_time(self) -> int:
+        return self.amount_received - self.amount_late
+
+    @property
+    def overpaid_amount(self) -> int:
+        return max(0, self.amount_received - self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: PaymentState
+    disposition: Disposition
+    events: tuple[EventType, ...]
+    completed: bool = False  # this credit completed the payment (it becomes `stellar_transaction_id`)
+    reason: str | None = None
+
+
+def required_amount(amount: int, tolerance_percent: Decimal) -> int:
+    """Stroops that must arrive: amount × (1 − tolerance/100), rounded up to a whole stroop."""
+    exact = Decimal(amount) * (Decimal(100) - tolerance_percent) / Decimal(100)
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def close_window(state: PaymentState) -> tuple[PaymentState, tuple[EventType, ...]]:
+    """Network time has passed `expires_at`: a still-pending payment times out or fails underpaid."""
+    if state.status != "pending":
+        return state, ()
+    if state.amount_received == 0:
+        return replace(state, status="timeout"), ("payment.timeout",)
+    return replace(state, status="failed", failure_reason="underpaid"), ("payment.failed",)
+
+
+def receive(
+    state: PaymentState,
+    *,
+    amount: int,
+    closed_at: datetime,
+    asset_ok: bool,
+    policy: Policy,
+    manual: bool = False,
+) -> Outcome:
+    """Apply one credit attributed to this payment (matched by reference, or assigned by hand)."""
+    if not asset_ok:
+        return Outcome(state, "rejected", ("payment.funds_received",), reason="asset_mismatch")
+    late = closed_at > state.expires_at
+    if late and closed_at > state.expires_at + policy.late_window:
+        return Outcome(state, "unmatched", ("receipt.unmatched",), reason="late_window_passed")
+
+    events: list[EventType] = []
+    new = state
+    if late:
+        # The window closed before this ledger: record that first, exactly as a prompt watcher would have.
+        new, closed = close_window(new)
+        events += closed
+    new = replace(
+        new,
+        amount_received=new.amount_received + amount,
+        amount_late=new.amount_late + (amount if late else 0),
+        late=new.late or late,
+        manual=new.manual or manual,
+    )
+    new = replace(new, overpaid=new.amount_received > new.amount)
+    events.append("payment.funds_received")
+
+    required = required_amount(new.amount, policy.tolerance_percent)
+    completes = False
+    if new.status == "pending":
+        completes = new.amount_on_time >= required
+    elif new.status in ("timeout", "failed") and new.failure_reason != "cancelled":
+        # Funds proven on time (e.g. attributed by hand after the timeout), or late ones when accepted.
+        completes = new.amount_on_time >= required or (
+            late and policy.accept_late and new.amount_received >= required
+        )
+    if completes:
+        new = replace(new, status="confirmed", failure_reason=None)
+        events.append("payment.confirmed")
+    return Outcome(new, "late" if late else "accepted", tuple(events), completed=completes)
+
+
+def cancel(state: PaymentState) -> tuple[PaymentState, tuple[EventType, ...]]:
+    if state.status != "pending" or state.amount_received != 0:
+        raise TransitionError("only a pending payment with nothing received can be cancelled")
+    return replace(state, status="failed", failure_reason="cancelled"), ("payment.failed",)
+
+
+def refund(state: PaymentState, amount: int) -> tuple[PaymentState, tuple[EventType, ...]]:
+    """Record a verified refund; the payment becomes `refunded` once refunds cover what was received."""
+    if state.status not in ("confirmed", "failed", "timeout", "refunded") or state.amount_received == 0:
+        raise TransitionError("only a payment that received funds and is no longer pending can be refunded")
+    new = replace(state, amount_refunded=state.amount_refunded + amount)
+    if new.status != "refunded" and new.amount_refunded >= new.amount_received:
+        return replace(new, status="refunded"), ("payment.refunded",)
+    return new, ()

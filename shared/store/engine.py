@@ -1,0 +1,103 @@
+"""Engines for both backends behind one interface.
+
+SQLite: WAL (readers never block the writer), a busy timeout, and `BEGIN IMMEDIATE` for every write
+transaction so the API and the watcher can share the file: a deferred transaction that reads and then
+writes can fail with SQLITE_BUSY at once, whereas BEGIN IMMEDIATE waits for the lock up to the timeout.
+PostgreSQL: psycopg 3, READ COMMITTED; row locks (`FOR UPDATE`) serialise changes to one payment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+Backend = Literal["sqlite", "postgresql"]
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def backend_of(url: str) -> Backend:
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql"
+    raise ValueError(f"unsupported database URL scheme {scheme!r}")
+
+
+def async_url(url: str) -> URL:
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def sync_url(url: str) -> URL:
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def install_sqlite_hooks(sync_engine: Any, *, begin: str) -> None:
+    """PRAGMAs on every new connection, and our own BEGIN instead of the sqlite3 module's."""
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not emit BEGIN on its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=FULL")  # the cursor's durability is the product's promise
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+
+@dataclass
+class Database:
+    """A writer and a reader engine on one database (the same engine on PostgreSQL)."""
+
+    url: str
+    backend: Backend
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 5) -> Database:
+        backend = backend_of(url)
+        if backend == "sqlite":
+            # One writer connection per process: SQLite has one writer at a time anyway.
+            writer = create_async_engine(async_url(url), pool_size=1, max_overflow=0)
+            reader = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
+            install_sqlite_hooks(writer.sync_engine, begin="BEGIN IMMEDIATE")
+            install_sqlite_hooks(reader.sync_engine, begin="BEGIN")
+            return cls(url, backend, writer, reader)
+        engine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        return cls(url, backend, engine, engine)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back on any exception."""
+        async with self.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.connect() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()

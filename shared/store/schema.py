@@ -1,0 +1,179 @@
+"""Tables. Amounts are BIGINT stroops; times are UTC microseconds (see types.UTCTimestamp)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from shared.store.types import UTCTimestamp
+
+# Named constraints so that Alembic batch migrations on SQLite can address them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),  # public, unguessable
+    Column("order_id", String(200), nullable=False),
+    Column("buyer_id", String(200)),
+    Column("status", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(32), nullable=False),
+    Column("asset_code", String(12), nullable=False),
+    Column("asset_issuer", String(56)),  # NULL for native XLM
+    Column("destination", String(56), nullable=False),
+    Column("reference", BigInteger, nullable=False, unique=True),
+    Column("memo_type", String(8), nullable=False),  # "id" | "text"
+    Column("amount_received", BigInteger, nullable=False, server_default="0"),
+    Column("amount_late", BigInteger, nullable=False, server_default="0"),
+    Column("amount_refunded", BigInteger, nullable=False, server_default="0"),
+    Column("flag_late", Boolean, nullable=False, server_default=text("false")),
+    Column("flag_overpaid", Boolean, nullable=False, server_default=text("false")),
+    Column("flag_manual", Boolean, nullable=False, server_default=text("false")),
+    Column("failure_reason", String(16)),
+    Column("stellar_transaction_id", String(64)),
+    Column("source_account", String(69)),
+    Column("metadata", Text),  # JSON text
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("updated_at", UTCTimestamp, nullable=False),
+    Column("expires_at", UTCTimestamp, nullable=False),
+    Column("confirmed_at", UTCTimestamp),
+    Column("failed_at", UTCTimestamp),
+    Column("refunded_at", UTCTimestamp),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(
+        "status IN ('pending', 'confirmed', 'failed', 'timeout', 'refunded')", name="status_known"
+    ),
+)
+# At most one pending payment per order (SPEC §3); concurrent initiates collide here.
+Index(
+    "uq_payments_pending_order",
+    payments.c.order_id,
+    unique=True,
+    sqlite_where=payments.c.status == "pending",
+    postgresql_where=payments.c.status == "pending",
+)
+Index("ix_payments_order_created", payments.c.order_id, payments.c.created_at)
+Index("ix_payments_status_expires", payments.c.status, payments.c.expires_at)
+Index("ix_payments_buyer", payments.c.buyer_id)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("operation_id", String(32), nullable=False),
+    Column("part", Integer, nullable=False, server_default="0"),
+    Column("operation_type", String(40), nullable=False),
+    Column("payment_id", String(40), ForeignKey("payments.id")),
+    Column("disposition", String(16), nullable=False),
+    Column("reason", String(40)),
+    Column("destination", String(56), nullable=False),
+    Column("source", String(69)),
+    Column("amount", BigInteger, nullable=False),
+    Column("asset_code", String(12), nullable=False),
+    Column("asset_issuer", String(56)),
+    Column("memo_type", String(8), nullable=False),
+    Column("memo", Text),
+    Column("muxed_id", String(20)),  # uint64 as decimal text: it may exceed BIGINT
+    Column("transaction_hash", String(64), nullable=False),
+    Column("ledger", BigInteger),
+    Column("closed_at", UTCTimestamp, nullable=False),
+    Column("recorded_at", UTCTimestamp, nullable=False),
+    Column("assigned_at", UTCTimestamp),
+)
+# Every crediting operation becomes exactly one receipt: replays change nothing.
+Index("uq_receipts_operation", receipts.c.operation_id, receipts.c.part, unique=True)
+Index("ix_receipts_payment", receipts.c.payment_id)
+Index("ix_receipts_disposition", receipts.c.disposition, receipts.c.id)
+
+# Records that could not be parsed: kept for review, never turned into receipts.
+poison_records = Table(
+    "poison_records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("stream", String(80), nullable=False),
+    Column("paging_token", String(32), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("recorded_at", UTCTimestamp, nullable=False),
+)
+Index("uq_poison_stream_token", poison_records.c.stream, poison_records.c.paging_token, unique=True)
+
+streams = Table(
+    "streams",
+    metadata,
+    Column("key", String(80), primary_key=True),  # "account:G…" or "network"
+    Column("cursor", String(32), nullable=False),  # paging token of the last applied record
+    Column("last_ledger", BigInteger),  # ledger of the last applied record
+    Column("last_closed_at", UTCTimestamp),
+    # Every ledger that closed at or before this time has been processed for this stream.
+    Column("processed_through", UTCTimestamp),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("updated_at", UTCTimestamp, nullable=False),
+    # Volatile status written by the watcher's heartbeat (not part of the cursor's transaction).
+    Column("connected", Boolean, nullable=False, server_default=text("false")),
+    Column("last_event_at", UTCTimestamp),
+    Column("last_error", Text),
+    Column("status_updated_at", UTCTimestamp),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("type", String(40), nullable=False),
+    Column("payment_id", String(40)),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+)
+Index("ix_events_type_id", events.c.type, events.c.id)
+Index("ix_events_payment", events.c.payment_id)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # public key id, also the key's prefix
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False),  # sha256 hex of the whole key
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("revoked_at", UTCTimestamp),
+    Column("last_used_at", UTCTimestamp),
+)
+
+watcher_status = Table(
+    "watcher_status",
+    metadata,
+    Column("id", Integer, primary_key=True),  # single row, id = 1
+    Column("state", String(16), nullable=False),  # starting | running | stopping | stopped
+    Column("mode", String(16), nullable=False),
+    Column("pid", Integer),
+    Column("hostname", String(255)),
+    Column("started_at", UTCTimestamp),
+    Column("heartbeat_at", UTCTimestamp),
+    Column("network_ledger", BigInteger),  # Horizon's latest ledger as last seen
+    Column("network_closed_at", UTCTimestamp),
+    Column("last_error", Text),
+    Column("details", Text),  # JSON: extra status for operators
+)
