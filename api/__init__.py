@@ -1,0 +1,1 @@
+"""The HTTP API: a small aiohttp service over the store."""

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -130,7 +138,8 @@ class AssetSettings(_Section):
     def asset(self) -> Asset:
         if self.native:
             return Asset.native()
-        assert self.code is not None and self.issuer is not None
+        assert self.code is not None
+        assert self.issuer is not None
         return Asset.credit(self.code, self.issuer)
 
 
@@ -219,7 +228,7 @@ class Settings(BaseSettings):
     @classmethod
     def _accounts(cls, accounts: list[AccountSettings]) -> list[AccountSettings]:
         if not accounts:
-            raise ValueError("at least one receiving account is required ([[accounts]] address = \"G…\")")
+            raise ValueError('at least one receiving account is required ([[accounts]] address = "G…")')
         defaults = [a for a in accounts if a.default]
         if len(defaults) > 1:
             raise ValueError("only one account may be default = true")

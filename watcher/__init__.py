@@ -1,0 +1,1 @@
+"""The watcher daemon: follows Horizon streams and applies credits to payments."""

@@ -29,7 +29,7 @@ def parse_amount(text: str) -> int:
     if match is None:
         if re.fullmatch(r"[0-9]*\.[0-9]{8,}", text, re.ASCII):
             raise AmountError("amount has more than 7 decimal places")
-        raise AmountError("amount must be a plain decimal string like \"25\" or \"25.5\"")
+        raise AmountError('amount must be a plain decimal string like "25" or "25.5"')
     whole, frac = match.group(1), match.group(2) or ""
     if len(whole) > 12:  # cheap guard before building a huge int
         raise AmountError("amount is above the maximum 922337203685.4775807")

@@ -70,13 +70,20 @@ class PaymentState:
         return max(0, self.amount_received - self.amount)
 
 
+Step = tuple[EventType, PaymentState]  # an event and the payment's state right after it
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     state: PaymentState
     disposition: Disposition
-    events: tuple[EventType, ...]
+    steps: tuple[Step, ...]
     completed: bool = False  # this credit completed the payment (it becomes `stellar_transaction_id`)
     reason: str | None = None
+
+    @property
+    def events(self) -> tuple[EventType, ...]:
+        return tuple(event for event, _ in self.steps)
 
 
 def required_amount(amount: int, tolerance_percent: Decimal) -> int:
@@ -85,13 +92,13 @@ def required_amount(amount: int, tolerance_percent: Decimal) -> int:
     return int(exact.to_integral_value(rounding=ROUND_CEILING))
 
 
-def close_window(state: PaymentState) -> tuple[PaymentState, tuple[EventType, ...]]:
+def close_window(state: PaymentState) -> tuple[Step, ...]:
     """Network time has passed `expires_at`: a still-pending payment times out or fails underpaid."""
     if state.status != "pending":
-        return state, ()
+        return ()
     if state.amount_received == 0:
-        return replace(state, status="timeout"), ("payment.timeout",)
-    return replace(state, status="failed", failure_reason="underpaid"), ("payment.failed",)
+        return (("payment.timeout", replace(state, status="timeout")),)
+    return (("payment.failed", replace(state, status="failed", failure_reason="underpaid")),)
 
 
 def receive(
@@ -105,17 +112,17 @@ def receive(
 ) -> Outcome:
     """Apply one credit attributed to this payment (matched by reference, or assigned by hand)."""
     if not asset_ok:
-        return Outcome(state, "rejected", ("payment.funds_received",), reason="asset_mismatch")
+        return Outcome(state, "rejected", (("payment.funds_received", state),), reason="asset_mismatch")
     late = closed_at > state.expires_at
     if late and closed_at > state.expires_at + policy.late_window:
-        return Outcome(state, "unmatched", ("receipt.unmatched",), reason="late_window_passed")
+        return Outcome(state, "unmatched", (("receipt.unmatched", state),), reason="late_window_passed")
 
-    events: list[EventType] = []
+    steps: list[Step] = []
     new = state
     if late:
         # The window closed before this ledger: record that first, exactly as a prompt watcher would have.
-        new, closed = close_window(new)
-        events += closed
+        steps += close_window(new)
+        new = steps[-1][1] if steps else new
     new = replace(
         new,
         amount_received=new.amount_received + amount,
@@ -124,7 +131,7 @@ def receive(
         manual=new.manual or manual,
     )
     new = replace(new, overpaid=new.amount_received > new.amount)
-    events.append("payment.funds_received")
+    steps.append(("payment.funds_received", new))
 
     required = required_amount(new.amount, policy.tolerance_percent)
     completes = False
@@ -137,21 +144,22 @@ def receive(
         )
     if completes:
         new = replace(new, status="confirmed", failure_reason=None)
-        events.append("payment.confirmed")
-    return Outcome(new, "late" if late else "accepted", tuple(events), completed=completes)
+        steps.append(("payment.confirmed", new))
+    return Outcome(new, "late" if late else "accepted", tuple(steps), completed=completes)
 
 
-def cancel(state: PaymentState) -> tuple[PaymentState, tuple[EventType, ...]]:
+def cancel(state: PaymentState) -> tuple[Step, ...]:
     if state.status != "pending" or state.amount_received != 0:
         raise TransitionError("only a pending payment with nothing received can be cancelled")
-    return replace(state, status="failed", failure_reason="cancelled"), ("payment.failed",)
+    return (("payment.failed", replace(state, status="failed", failure_reason="cancelled")),)
 
 
-def refund(state: PaymentState, amount: int) -> tuple[PaymentState, tuple[EventType, ...]]:
+def refund(state: PaymentState, amount: int) -> tuple[PaymentState, tuple[Step, ...]]:
     """Record a verified refund; the payment becomes `refunded` once refunds cover what was received."""
     if state.status not in ("confirmed", "failed", "timeout", "refunded") or state.amount_received == 0:
         raise TransitionError("only a payment that received funds and is no longer pending can be refunded")
     new = replace(state, amount_refunded=state.amount_refunded + amount)
     if new.status != "refunded" and new.amount_refunded >= new.amount_received:
-        return replace(new, status="refunded"), ("payment.refunded",)
+        refunded = replace(new, status="refunded")
+        return refunded, (("payment.refunded", refunded),)
     return new, ()

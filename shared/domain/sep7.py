@@ -7,7 +7,7 @@ from urllib.parse import quote
 from shared.domain.amounts import format_amount_short
 from shared.domain.assets import Asset
 
-PUBLIC_PASSPHRASE = "Public Global Stellar Network ; September 2015"
+PUBLIC_PASSPHRASE = "Public Global Stellar Network ; September 2015"  # noqa: S105 - not a secret
 
 
 def pay_uri(

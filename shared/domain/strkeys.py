@@ -24,4 +24,6 @@ def split_muxed(address: str) -> tuple[str, int]:
     if not is_muxed_account(address):
         raise ValueError("not a muxed (M…) address")
     muxed = MuxedAccount.from_account(address)
+    if muxed.account_muxed_id is None:
+        raise ValueError("not a muxed (M…) address")
     return str(muxed.account_id), int(muxed.account_muxed_id)

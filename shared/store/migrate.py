@@ -91,4 +91,6 @@ def ensure_schema(url: str, *, migrate_fresh_sqlite: bool = True) -> None:
         return
     if current is None:
         raise SchemaError("the database has no paywatch schema yet: run `paywatch migrate`")
-    raise SchemaError(f"the database schema is at {current}, this paywatch needs {head}: run `paywatch migrate`")
+    raise SchemaError(
+        f"the database schema is at {current}, this paywatch needs {head}: run `paywatch migrate`"
+    )

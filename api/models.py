@@ -1,0 +1,156 @@
+"""Request and response models: they validate requests and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.domain.amounts import AmountError, parse_amount
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,7})?$"
+STROOP_AMOUNT_PATTERN = r"^[0-9]+\.[0-9]{7}$"
+
+
+def _printable(value: str | None) -> str | None:
+    if value is not None and _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class Request(BaseModel):
+    # strict: a JSON number where a string is expected (an amount!) is refused, not coerced.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class InitiatePayment(Request):
+    order_id: str = Field(min_length=1, max_length=200, description="Your order's id")
+    amount: str = Field(
+        pattern=AMOUNT_PATTERN,
+        description='Decimal string, at most 7 decimals, e.g. "25" or "25.5". JSON numbers are refused.',
+        examples=["25", "10.5"],
+    )
+    currency: str = Field(
+        min_length=1, max_length=32, description="A configured asset name, e.g. XLM or USDC"
+    )
+    buyer_id: str | None = Field(default=None, min_length=1, max_length=200)
+    timeout_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30)
+    destination: str | None = Field(
+        default=None, description="Receiving account G…; default: the configured one"
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="Free-form JSON kept with the payment")
+
+    @field_validator("order_id", "buyer_id")
+    @classmethod
+    def _printable_ids(cls, value: str | None) -> str | None:
+        return _printable(value)
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        try:
+            parse_amount(value)
+        except AmountError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class AssetOut(BaseModel):
+    code: str
+    issuer: str | None
+
+
+class FlagsOut(BaseModel):
+    late: bool
+    overpaid: bool
+    manual: bool
+
+
+class ReceiptOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    operation_id: str
+    part: int
+    operation_type: str
+    transaction_hash: str
+    ledger: int | None
+    closed_at: str
+    from_: str | None = Field(alias="from")
+    to: str
+    amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    asset: AssetOut
+    memo_type: str
+    memo: str | None
+    muxed_id: str | None
+    disposition: Literal["accepted", "late", "rejected", "unmatched"]
+    reason: str | None
+    payment_id: str | None
+    recorded_at: str
+
+
+class PaymentOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    order_id: str
+    buyer_id: str | None
+    status: Literal["pending", "confirmed", "failed", "timeout", "refunded"]
+    amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    currency: str
+    asset: AssetOut
+    amount_received: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    overpaid_amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    amount_refunded: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    destination: str
+    muxed_destination: str | None
+    memo_type: Literal["id", "text"]
+    memo: str
+    reference: str
+    pay_uri: str
+    flags: FlagsOut
+    failure_reason: str | None
+    receipts: list[ReceiptOut]
+    refunds: list[dict[str, Any]]
+    stellar_transaction_id: str | None
+    source_account: str | None
+    metadata: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    expires_at: str
+    confirmed_at: str | None
+    failed_at: str | None
+
+
+class ReceiptListQuery(Request):
+    model_config = ConfigDict(extra="forbid", strict=False)  # query values arrive as strings
+
+    unmatched: bool = False
+    after: int = Field(default=0, ge=0, description="Cursor: the last receipt id of the previous page")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class ReceiptList(BaseModel):
+    receipts: list[ReceiptOut]
+    next_cursor: int | None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+    request_id: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: str
+    detail: str | None = None

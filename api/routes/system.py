@@ -1,0 +1,42 @@
+"""Health, readiness and the OpenAPI document (no authentication)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.keys import DATABASE, OPENAPI
+from api.models import HealthOut
+from api.routes import ROUTES
+from shared.store.migrate import SchemaError, ensure_schema
+
+
+@ROUTES.route("GET", "/healthz", summary="Liveness", scope=None, responses={200: HealthOut}, tag="system")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@ROUTES.route(
+    "GET",
+    "/readyz",
+    summary="Readiness: the store is reachable and its schema is current",
+    scope=None,
+    responses={200: HealthOut, 503: HealthOut},
+    tag="system",
+)
+async def readyz(request: web.Request) -> web.Response:
+    db = request.app[DATABASE]
+    try:
+        await asyncio.to_thread(ensure_schema, db.url, migrate_fresh_sqlite=False)
+    except (SchemaError, SQLAlchemyError, OSError) as exc:
+        return web.json_response(
+            {"status": "unavailable", "detail": str(exc).splitlines()[0][:200]}, status=503
+        )
+    return web.json_response({"status": "ok"})
+
+
+@ROUTES.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", scope=None, tag="system")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])

@@ -1,0 +1,127 @@
+"""A route table with the metadata that drives auth, request validation and the OpenAPI document.
+
+Handlers are declared once with their scope and models; the wrapper authenticates, enforces the
+content type, parses and validates the body and query with the SAME pydantic models that
+`openapi.py` publishes, and hands the handler typed values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from api.auth import authenticate
+from api.problems import Problem, validation_problem
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    scope: str | None  # None: public
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    tag: str = "payments"
+    auth: str = "bearer"  # "bearer", "none", or "webhook" (signed inbound webhook)
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        scope: str | None,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        responses: dict[int, type[BaseModel] | None] | None = None,
+        tag: str = "payments",
+        auth: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.specs.append(
+                RouteSpec(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    scope,
+                    body,
+                    query,
+                    responses or {},
+                    tag,
+                    auth or ("bearer" if scope else "none"),
+                )
+            )
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, _wrap(spec))
+
+
+def _errors(exc: ValidationError) -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"field": location, "message": message})
+    return errors
+
+
+async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_CONTENT_TYPE:
+        raise Problem(415, "send the body as application/json", type_="urn:paywatch:problem:content-type")
+    raw = await request.read()  # aiohttp enforces client_max_size (413) here
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(
+            400, "the body is not valid JSON", type_="urn:paywatch:problem:malformed-json"
+        ) from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_problem(_errors(exc)) from None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise validation_problem(_errors(exc), "the query parameters are not valid") from None
+
+
+def _wrap(spec: RouteSpec) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        if spec.auth == "bearer":
+            await authenticate(request, spec.scope)
+        if spec.query is not None:
+            kwargs["query"] = parse_query(request, spec.query)
+        if spec.body is not None:
+            kwargs["body"] = await parse_body(request, spec.body)
+        return await spec.handler(request, **kwargs)
+
+    handler.__name__ = spec.handler.__name__
+    return handler

@@ -1,0 +1,1 @@
+"""Reading Horizon's JSON: records in, domain values (Credits) out. No I/O."""

@@ -1,0 +1,163 @@
+"""SQL for payments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.store.schema import payments
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    pk: int
+    id: str
+    order_id: str
+    buyer_id: str | None
+    status: str
+    amount: int
+    currency: str
+    asset_code: str
+    asset_issuer: str | None
+    destination: str
+    reference: int
+    memo_type: str
+    amount_received: int
+    amount_late: int
+    amount_refunded: int
+    flag_late: bool
+    flag_overpaid: bool
+    flag_manual: bool
+    failure_reason: str | None
+    stellar_transaction_id: str | None
+    source_account: str | None
+    metadata: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    failed_at: datetime | None
+    refunded_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> PaymentRow:
+        return cls(**{name: row[name] for name in cls.__slots__})
+
+
+async def insert_payment(conn: AsyncConnection, values: dict[str, Any]) -> PaymentRow:
+    result = await conn.execute(insert(payments).values(**values).returning(*payments.c))
+    return PaymentRow.from_row(result.mappings().one())
+
+
+async def get_payment(conn: AsyncConnection, payment_id: str, *, lock: bool = False) -> PaymentRow | None:
+    query = select(payments).where(payments.c.id == payment_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return PaymentRow.from_row(row) if row is not None else None
+
+
+async def pending_for_order(conn: AsyncConnection, order_id: str) -> PaymentRow | None:
+    query = select(payments).where(payments.c.order_id == order_id, payments.c.status == "pending")
+    row = (await conn.execute(query)).mappings().first()
+    return PaymentRow.from_row(row) if row is not None else None
+
+
+async def latest_for_order(conn: AsyncConnection, order_id: str) -> PaymentRow | None:
+    query = (
+        select(payments)
+        .where(payments.c.order_id == order_id)
+        .order_by(payments.c.created_at.desc(), payments.c.pk.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return PaymentRow.from_row(row) if row is not None else None
+
+
+async def by_references(
+    conn: AsyncConnection, destination: str, references: Iterable[int], *, lock: bool = True
+) -> dict[int, PaymentRow]:
+    """Payments at `destination` carrying any of `references`, locked for update."""
+    refs = list(references)
+    if not refs:
+        return {}
+    query = select(payments).where(payments.c.destination == destination, payments.c.reference.in_(refs))
+    if lock:
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).mappings().all()
+    return {row["reference"]: PaymentRow.from_row(row) for row in rows}
+
+
+async def update_payment(conn: AsyncConnection, payment_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(update(payments).where(payments.c.id == payment_id).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSummary:
+    """What the watcher needs to know about a payment to schedule streams and expiry."""
+
+    pk: int
+    id: str
+    destination: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+
+
+async def created_since(conn: AsyncConnection, after_pk: int, limit: int = 1000) -> list[PaymentSummary]:
+    query = (
+        select(
+            payments.c.pk,
+            payments.c.id,
+            payments.c.destination,
+            payments.c.status,
+            payments.c.created_at,
+            payments.c.expires_at,
+        )
+        .where(payments.c.pk > after_pk)
+        .order_by(payments.c.pk)
+        .limit(limit)
+    )
+    return [PaymentSummary(**row) for row in (await conn.execute(query)).mappings().all()]
+
+
+async def max_pk(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.coalesce(func.max(payments.c.pk), 0)))).scalar_one())
+
+
+async def pending_destinations(conn: AsyncConnection) -> dict[str, datetime]:
+    """Each destination with pending payments, and its oldest pending payment's creation time."""
+    query = (
+        select(payments.c.destination, func.min(payments.c.created_at))
+        .where(payments.c.status == "pending")
+        .group_by(payments.c.destination)
+    )
+    # min() keeps the column's type, so the value comes back as an aware datetime.
+    return {row[0]: row[1] for row in (await conn.execute(query)).all()}
+
+
+async def pending_expired(
+    conn: AsyncConnection, destination: str, through: datetime, *, lock: bool = True
+) -> list[PaymentRow]:
+    """Pending payments at `destination` whose window closed at or before `through` (network time)."""
+    query = select(payments).where(
+        and_(
+            payments.c.destination == destination,
+            payments.c.status == "pending",
+            payments.c.expires_at <= through,
+        )
+    )
+    if lock:
+        query = query.with_for_update()
+    return [PaymentRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
+    query = select(payments.c.status, func.count()).group_by(payments.c.status)
+    return {row[0]: int(row[1]) for row in (await conn.execute(query)).all()}

@@ -1,0 +1,113 @@
+"""SQL for receipts (one per crediting operation) and poison records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.store.schema import poison_records, receipts
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRow:
+    id: int
+    operation_id: str
+    part: int
+    operation_type: str
+    payment_id: str | None
+    disposition: str
+    reason: str | None
+    destination: str
+    source: str | None
+    amount: int
+    asset_code: str
+    asset_issuer: str | None
+    memo_type: str
+    memo: str | None
+    muxed_id: str | None
+    transaction_hash: str
+    ledger: int | None
+    closed_at: datetime
+    recorded_at: datetime
+    assigned_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> ReceiptRow:
+        return cls(**{name: row[name] for name in cls.__slots__})
+
+
+async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which (operation id, part) pairs already have a receipt (a replayed record changes nothing)."""
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    query = select(receipts.c.operation_id, receipts.c.part).where(
+        tuple_(receipts.c.operation_id, receipts.c.part).in_(wanted)
+    )
+    return {(row[0], row[1]) for row in (await conn.execute(query)).all()}
+
+
+async def insert_receipt(conn: AsyncConnection, values: dict[str, Any]) -> ReceiptRow:
+    result = await conn.execute(insert(receipts).values(**values).returning(*receipts.c))
+    return ReceiptRow.from_row(result.mappings().one())
+
+
+async def get_receipt(conn: AsyncConnection, receipt_id: int, *, lock: bool = False) -> ReceiptRow | None:
+    query = select(receipts).where(receipts.c.id == receipt_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return ReceiptRow.from_row(row) if row is not None else None
+
+
+async def update_receipt(conn: AsyncConnection, receipt_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(update(receipts).where(receipts.c.id == receipt_id).values(**values))
+
+
+async def for_payment(conn: AsyncConnection, payment_id: str) -> list[ReceiptRow]:
+    query = select(receipts).where(receipts.c.payment_id == payment_id).order_by(receipts.c.id)
+    return [ReceiptRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+async def for_payments(conn: AsyncConnection, payment_ids: Iterable[str]) -> dict[str, list[ReceiptRow]]:
+    ids = list(payment_ids)
+    found: dict[str, list[ReceiptRow]] = {payment_id: [] for payment_id in ids}
+    if not ids:
+        return found
+    query = select(receipts).where(receipts.c.payment_id.in_(ids)).order_by(receipts.c.id)
+    for row in (await conn.execute(query)).mappings().all():
+        found[row["payment_id"]].append(ReceiptRow.from_row(row))
+    return found
+
+
+async def list_unmatched(conn: AsyncConnection, *, after_id: int = 0, limit: int = 100) -> list[ReceiptRow]:
+    query = (
+        select(receipts)
+        .where(receipts.c.disposition == "unmatched", receipts.c.id > after_id)
+        .order_by(receipts.c.id)
+        .limit(limit)
+    )
+    return [ReceiptRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+async def insert_poison(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    """Keep a record that could not be parsed; a replay of the same record is ignored."""
+    exists = await conn.execute(
+        select(poison_records.c.id).where(
+            poison_records.c.stream == values["stream"],
+            poison_records.c.paging_token == values["paging_token"],
+        )
+    )
+    if exists.first() is None:
+        await conn.execute(insert(poison_records).values(**values))
+
+
+async def list_receipts(conn: AsyncConnection, *, after_id: int = 0, limit: int = 100) -> list[ReceiptRow]:
+    query = select(receipts).where(receipts.c.id > after_id).order_by(receipts.c.id).limit(limit)
+    return [ReceiptRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]

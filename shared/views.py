@@ -1,0 +1,110 @@
+"""How a payment and a receipt look outside: in API responses and in event data (one definition)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.domain.amounts import format_amount
+from shared.domain.assets import Asset
+from shared.domain.references import memo_text_for
+from shared.domain.sep7 import pay_uri
+from shared.domain.strkeys import muxed_address
+from shared.store.payments import PaymentRow
+from shared.store.receipts import ReceiptRow
+
+
+@dataclass(frozen=True, slots=True)
+class ViewContext:
+    network_passphrase: str
+    muxed_enabled: bool
+    public_url: str = ""  # base URL buyers use to reach the API (hosted pages)
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a `Z`; fractions only when there are any."""
+    if value is None:
+        return None
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text + "Z"
+
+
+def asset_view(code: str, issuer: str | None) -> dict[str, Any]:
+    return {"code": code, "issuer": issuer}
+
+
+def payment_asset(row: PaymentRow) -> Asset:
+    return Asset(row.asset_code, row.asset_issuer)
+
+
+def memo_of(row: PaymentRow) -> str:
+    return str(row.reference) if row.memo_type == "id" else memo_text_for(row.reference)
+
+
+def receipt_view(receipt: ReceiptRow) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "operation_id": receipt.operation_id,
+        "part": receipt.part,
+        "operation_type": receipt.operation_type,
+        "transaction_hash": receipt.transaction_hash,
+        "ledger": receipt.ledger,
+        "closed_at": iso(receipt.closed_at),
+        "from": receipt.source,
+        "to": receipt.destination,
+        "amount": format_amount(receipt.amount),
+        "asset": asset_view(receipt.asset_code, receipt.asset_issuer),
+        "memo_type": receipt.memo_type,
+        "memo": receipt.memo,
+        "muxed_id": receipt.muxed_id,
+        "disposition": receipt.disposition,
+        "reason": receipt.reason,
+        "payment_id": receipt.payment_id,
+        "recorded_at": iso(receipt.recorded_at),
+    }
+
+
+def payment_view(row: PaymentRow, receipts: list[ReceiptRow], ctx: ViewContext) -> dict[str, Any]:
+    memo = memo_of(row)
+    memo_type_sep7 = "MEMO_ID" if row.memo_type == "id" else "MEMO_TEXT"
+    return {
+        "id": row.id,
+        "order_id": row.order_id,
+        "buyer_id": row.buyer_id,
+        "status": row.status,
+        "amount": format_amount(row.amount),
+        "currency": row.currency,
+        "asset": asset_view(row.asset_code, row.asset_issuer),
+        "amount_received": format_amount(row.amount_received),
+        "overpaid_amount": format_amount(max(0, row.amount_received - row.amount)),
+        "amount_refunded": format_amount(row.amount_refunded),
+        "destination": row.destination,
+        "muxed_destination": muxed_address(row.destination, row.reference) if ctx.muxed_enabled else None,
+        "memo_type": row.memo_type,
+        "memo": memo,
+        "reference": str(row.reference),
+        "pay_uri": pay_uri(
+            destination=row.destination,
+            amount=row.amount,
+            asset=payment_asset(row),
+            memo=memo,
+            memo_type=memo_type_sep7,
+            network_passphrase=ctx.network_passphrase,
+        ),
+        "flags": {"late": row.flag_late, "overpaid": row.flag_overpaid, "manual": row.flag_manual},
+        "failure_reason": row.failure_reason,
+        "receipts": [receipt_view(receipt) for receipt in receipts],
+        "refunds": [],
+        "stellar_transaction_id": row.stellar_transaction_id,
+        "source_account": row.source_account,
+        "metadata": json.loads(row.metadata) if row.metadata else None,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "expires_at": iso(row.expires_at),
+        "confirmed_at": iso(row.confirmed_at),
+        "failed_at": iso(row.failed_at),
+    }

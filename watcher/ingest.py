@@ -1,0 +1,169 @@
+"""The ingestor: stream records in, one store transaction per batch out.
+
+For each batch it parses the records, keeps the credits to accounts the stream watches, and applies
+them together with the new cursor of each stream in ONE transaction: after a crash the stored cursor
+points exactly after the last record whose effects were committed. A record that cannot be parsed is
+kept as a poison record (for review) and the stream goes on; a store failure retries the same batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Container
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.apply import ApplyContext, apply_credit
+from shared.domain.credits import Credit
+from shared.stellar.horizon import HorizonClient, HorizonError
+from shared.stellar.records import RecordError, ledger_of_token, merged_amount, parse_credits, parse_time
+from shared.store import receipts as receipt_store
+from shared.store import streams as stream_store
+from shared.store.engine import Database
+from watcher.backoff import Backoff
+from watcher.streams import StreamRecord
+
+log = structlog.get_logger("paywatch.watcher.ingest")
+
+STOP = StreamRecord("", "", "")  # sentinel: finish the current batch, then return
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    record: StreamRecord
+    credits: list[Credit]
+    ledger: int
+    closed_at: datetime | None
+    error: str | None = None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        db: Database,
+        ctx: ApplyContext,
+        horizon: HorizonClient,
+        queue: asyncio.Queue[StreamRecord],
+        accounts_for: Callable[[str], Container[str]],
+        *,
+        batch_size: int = 200,
+    ) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.horizon = horizon
+        self.queue = queue
+        self.accounts_for = accounts_for
+        self.batch_size = batch_size
+        self.applied_batches = 0
+        self.last_commit: datetime | None = None
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < self.batch_size and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            stop = STOP in batch
+            records = [item for item in batch if item is not STOP]
+            if records:
+                await self.apply_batch(records)
+            if stop:
+                return
+
+    async def prepare(self, item: StreamRecord) -> Prepared:
+        ledger = ledger_of_token(item.paging_token)
+        try:
+            record: Any = json.loads(item.data)
+            if not isinstance(record, dict):
+                raise RecordError("record is not a JSON object")
+            if record.get("paging_token") != item.paging_token:
+                raise RecordError("record paging_token differs from the event id")
+            closed_at = parse_time(record.get("created_at"))
+            transaction = record.get("transaction")
+            watched = self.accounts_for(item.stream)
+            credits = [c for c in parse_credits(record, transaction) if c.destination in watched]
+            if credits and transaction is None:
+                raise RecordError("crediting record without its joined transaction (memo unknown)")
+        except (ValueError, RecordError) as exc:
+            return Prepared(item, [], ledger, None, error=str(exc)[:500])
+        resolved = [await self._with_amount(credit) for credit in credits]
+        return Prepared(item, resolved, ledger, closed_at)
+
+    async def _with_amount(self, credit: Credit) -> Credit:
+        """account_merge records carry no amount: read it from the operation's effects (retrying)."""
+        if credit.amount is not None:
+            return credit
+        backoff = Backoff(base=0.5, cap=30)
+        while True:
+            try:
+                effects = await self.horizon.records(
+                    f"/operations/{credit.operation_id}/effects", {"limit": "200"}
+                )
+                amount = merged_amount(effects, credit.destination)
+            except (HorizonError, RecordError) as exc:
+                log.warning("cannot read merge amount yet", operation_id=credit.operation_id, error=str(exc))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            return replace(credit, amount=amount)
+
+    async def apply_batch(self, items: list[StreamRecord]) -> None:
+        prepared = [await self.prepare(item) for item in items]
+        backoff = Backoff(base=0.2, cap=10)
+        while True:
+            try:
+                await self._commit(prepared)
+                break
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("store write failed; retrying the same batch", error=str(exc)[:300])
+                await asyncio.sleep(backoff.next_delay())
+        self.applied_batches += 1
+
+    async def _commit(self, prepared: list[Prepared]) -> None:
+        now = self.ctx.now()
+        last: dict[str, Prepared] = {}
+        async with self.db.write() as conn:
+            for item in prepared:
+                if item.error is not None:
+                    log.error(
+                        "malformed Horizon record kept as poison",
+                        stream=item.record.stream,
+                        paging_token=item.record.paging_token,
+                        error=item.error,
+                    )
+                    await receipt_store.insert_poison(
+                        conn,
+                        {
+                            "stream": item.record.stream,
+                            "paging_token": item.record.paging_token,
+                            "error": item.error,
+                            "raw": item.record.data[:65536],
+                            "recorded_at": now,
+                        },
+                    )
+                for credit in item.credits:
+                    applied = await apply_credit(conn, credit, self.ctx)
+                    if applied is not None:
+                        log.info(
+                            "receipt recorded",
+                            operation_id=credit.operation_id,
+                            tx_hash=credit.transaction_hash,
+                            account=credit.destination,
+                            payment_id=applied.payment_id,
+                            disposition=applied.receipt.disposition,
+                            events=list(applied.events),
+                        )
+                last[item.record.stream] = item
+            for stream, item in last.items():
+                await stream_store.advance_cursor(
+                    conn,
+                    stream,
+                    cursor=item.record.paging_token,
+                    last_ledger=item.ledger,
+                    last_closed_at=item.closed_at,
+                    now=now,
+                )
+        self.last_commit = now

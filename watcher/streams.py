@@ -1,0 +1,130 @@
+"""One Horizon SSE stream: connect from the cursor, hand records to the ingestor, reconnect.
+
+The reader never decides what a record means; it only frames it, drops repeats (a paging token at
+or before the last one it handed over) and reconnects with the last id after `byebye`, errors or
+silence. Its cursor in memory runs ahead of the stored one; the stored cursor is what survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiohttp
+import structlog
+
+from shared.clock import utcnow
+from shared.stellar.horizon import HorizonClient, HorizonError, NotFound, RateLimited, StreamFailed
+from shared.stellar.sse import SSEError, SSEEvent
+from watcher.backoff import Backoff
+
+log = structlog.get_logger("paywatch.watcher.stream")
+
+NOT_FOUND_RETRY_SECONDS = 30.0  # an account with no history yet: look again later, quietly
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    stream: str
+    paging_token: str
+    data: str  # the raw JSON text of the record
+
+
+@dataclass
+class StreamState:
+    """What operators see about one stream (written to the store by the heartbeat)."""
+
+    key: str
+    connected: bool = False
+    last_event_at: datetime | None = None
+    last_error: str | None = None
+    connects: int = 0
+    errors: int = 0
+    records: int = 0
+
+
+@dataclass
+class StreamReader:
+    key: str
+    path: str
+    horizon: HorizonClient
+    queue: asyncio.Queue[StreamRecord]
+    cursor: str
+    silence_timeout: float
+    reconnect_cap: float = 60.0
+    state: StreamState = field(init=False)
+    backoff: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = StreamState(self.key)
+        self.backoff = Backoff(base=0.25, cap=self.reconnect_cap)
+
+    async def run(self) -> None:
+        not_found_logged = False
+        while True:
+            started = time.monotonic()
+            delivered = 0
+            try:
+                delivered = await self._connection()
+                # A clean end (`byebye` after `limit` records, or Horizon's connection timeout): go on at
+                # once. A connection that ends instantly with nothing in it is treated as a failure.
+                if delivered or time.monotonic() - started > 1.0:
+                    self.backoff.reset()
+                    continue
+                delay = self.backoff.next_delay()
+            except NotFound:
+                self._down("account has no history on Horizon yet", log_it=not not_found_logged)
+                not_found_logged = True
+                delay = NOT_FOUND_RETRY_SECONDS
+            except RateLimited as exc:
+                self._down("rate limited by Horizon (429)")
+                delay = max(exc.retry_after or 0.0, self.backoff.next_delay())
+            except (HorizonError, SSEError, aiohttp.ClientError, TimeoutError) as exc:
+                reason = (
+                    "silent for too long" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+                )
+                self._down(reason)
+                delay = self.backoff.next_delay()
+            await asyncio.sleep(delay)
+
+    def _down(self, reason: str, *, log_it: bool = True) -> None:
+        self.state.connected = False
+        self.state.last_error = reason
+        self.state.errors += 1
+        if log_it:
+            log.warning("stream down", stream=self.key, reason=reason, cursor=self.cursor)
+
+    async def _connection(self) -> int:
+        params = {"cursor": self.cursor, "limit": "200", "order": "asc", "join": "transactions"}
+        stream = self.horizon.stream(
+            self.path, params, last_event_id=self.cursor, silence_timeout=self.silence_timeout
+        )
+        async with aclosing(stream):
+            delivered = await self._consume(stream)
+        return delivered
+
+    async def _consume(self, stream: AsyncGenerator[SSEEvent, None]) -> int:
+        delivered = 0
+        async for event in stream:
+            self.state.last_event_at = utcnow()
+            if event.event == "open":
+                self.state.connected = True
+                self.state.connects += 1
+                continue
+            if event.event == "close":
+                break
+            if event.event == "error":
+                raise StreamFailed(f"Horizon stream error: {event.data[:200]}")
+            if event.id is None or not event.id.isdigit():
+                continue  # not a record: nothing to place in the stream's order
+            if int(event.id) <= int(self.cursor):
+                continue  # a repeated record: already handed over
+            await self.queue.put(StreamRecord(self.key, event.id, event.data))
+            self.cursor = event.id
+            self.state.records += 1
+            delivered += 1
+        return delivered
