@@ -1,11 +1,239 @@
-"""The `paywatch` command line (composition root: the only module that imports every part)."""
+"""The `paywatch` command line: the composition root, the only module that imports every part."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from shared.config import EX_CONFIG, ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from shared.store.engine import Database
+
+EX_USAGE = 64
+EX_SOFTWARE = 70
 
 
-def main(argv: list[str] | None = None) -> int:
-    del argv
-    print("paywatch: not implemented yet", file=sys.stderr)
-    return 1
+class CommandError(Exception):
+    """A failure to report as one line, with an exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def fail(message: str, status: int) -> NoReturn:
+    raise CommandError(message, status)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    from shared.logging import configure
+
+    settings = load_settings(args.config)
+    configure(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def open_database(settings: Settings, *, migrate_fresh_sqlite: bool = True) -> Database:
+    """Check the schema (a brand-new SQLite file migrates itself) and open the engines."""
+    from shared.store.engine import Database
+    from shared.store.migrate import SchemaError, ensure_schema
+
+    try:
+        ensure_schema(settings.database_url, migrate_fresh_sqlite=migrate_fresh_sqlite)
+    except SchemaError as exc:
+        fail(str(exc), EX_CONFIG)
+    return Database.open(settings.database_url)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from watcher.daemon import Watcher
+
+    settings = settings_from(args)
+    db = open_database(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_signals(stop.set)
+        try:
+            await Watcher(settings, db).run(stop)
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from api.app import serve
+
+    settings = settings_from(args)
+    db = open_database(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_signals(stop.set)
+        try:
+            await serve(settings, db, stop)
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Watcher and API in one process, for development (`make run`)."""
+    from api.app import serve
+    from watcher.daemon import Watcher
+
+    settings = settings_from(args)
+    db = open_database(settings)
+    url = f"http://{settings.api.host}:{settings.api.port}"
+    print(f"paywatch: API on {url}  (watcher following {settings.network.horizon_urls[0]})")
+    print("paywatch: try:")
+    print(
+        f"  curl -s -X POST {url}/payments/initiate -H 'Authorization: Bearer $PAYWATCH_KEY' "
+        "-H 'Content-Type: application/json' -d '{\"order_id\": \"42\", \"amount\": \"25\", \"currency\": \"XLM\"}'"
+    )
+    sys.stdout.flush()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_signals(stop.set)
+        try:
+            await asyncio.gather(Watcher(settings, db).run(stop), serve(settings, db, stop))
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.store.migrate import upgrade
+
+    settings = load_settings(args.config)
+    revision = upgrade(settings.database_url)
+    print(f"paywatch: schema is at revision {revision}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from paywatch.init import write_initial_config
+
+    return write_initial_config(args)
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from paywatch.keys import run_apikey
+
+    settings = load_settings(args.config)
+    open_database(settings)
+    return run_apikey(settings, args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from paywatch.status import print_status
+
+    settings = load_settings(args.config)
+    open_database(settings, migrate_fresh_sqlite=False)
+    return print_status(settings, as_json=args.json)
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    from devnet.main import run
+
+    return asyncio.run(run(args))
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, callback)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from paywatch import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="paywatch",
+        description="A self-hosted Stellar payment watcher: payments API, Horizon watcher, signed webhooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"paywatch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument(
+            "--config",
+            metavar="PATH",
+            help="config file (default: $PAYWATCH_CONFIG, else /etc/paywatch/config.toml if it exists, "
+            "else ./paywatch.toml)",
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    init = command("init", cmd_init, "write a first paywatch.toml (testnet, SQLite) and print an API key once")
+    init.add_argument("--account", metavar="G…", help="receiving account (default: a new testnet keypair)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    command("watch", cmd_watch, "run the watcher daemon (systemd Type=notify)")
+    command("api", cmd_api, "run the HTTP API (systemd Type=notify)")
+    command("run", cmd_run, "run the watcher and the API together in one process (development)")
+    command("migrate", cmd_migrate, "bring the database schema up to date")
+
+    apikey = command("apikey", cmd_apikey, "manage API keys (create, list, revoke)")
+    actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a key; it is printed once, only its hash is stored")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument(
+        "--scopes",
+        default="payments:read,payments:write",
+        help="comma-separated: payments:read, payments:write, events:read, webhooks:manage, admin "
+        "(default: payments:read,payments:write)",
+    )
+    actions.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+
+    status = command("status", cmd_status, "show the watcher's state from the store (like GET /payments/monitor/status)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    devnet = command("devnet", cmd_devnet, "run the local Horizon-compatible network (tests, demo, benchmarks)")
+    try:
+        from devnet.main import add_arguments
+    except ImportError:  # pragma: no cover - the devnet package is merged separately
+        return parser
+    add_arguments(devnet)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except ConfigError as exc:
+        print(f"paywatch: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except CommandError as exc:
+        print(f"paywatch: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Shared fixtures: both database backends, settings, API keys, the horizon fixtures directory.
+
+PostgreSQL: tests use PAYWATCH_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+When it cannot be reached the PostgreSQL variants skip with the reason, unless CI=true or
+PAYWATCH_TEST_REQUIRE_POSTGRES=1, where they fail. Each test gets its own database, cloned from a
+template migrated once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from shared.config import AccountSettings, AssetSettings, Settings
+from shared.store.engine import Database
+from shared.store.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "horizon-fixtures"
+POSTGRES_URL = os.environ.get("PAYWATCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEMPLATE_DB = "paywatch_test_template"
+USDC_ISSUER = "GBBD47IF6LWK7P7MDEVSCWR7DPUWV3NY3DTQEVFL4NAT4AQH3ZLLFLA5"
+
+
+def ci_requires_everything() -> bool:
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("PAYWATCH_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def fixtures_dir() -> Path:
+    """../shared/horizon-fixtures beside the clone: skipped in a user's clone, required in CI."""
+    if FIXTURES.is_dir():
+        return FIXTURES
+    message = f"Horizon fixtures not found at {FIXTURES} (they live beside the repository, not in it)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + "; CI=true requires them")
+    pytest.skip(message)
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    try:
+        _admin(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        _admin(f"CREATE DATABASE {TEMPLATE_DB}")
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).strip().splitlines()[0]}"
+        if ci_requires_everything():
+            pytest.fail(reason + " (CI requires PostgreSQL)")
+        pytest.skip(reason)
+    upgrade(_pg_url(TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    template = request.getfixturevalue("postgres_template")
+    name = f"paywatch_t_{uuid.uuid4().hex[:16]}"
+    _admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    try:
+        yield _pg_url(name)
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'paywatch.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database on each backend."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database.open(db_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def make_settings(
+    db_url: str,
+    accounts: list[str],
+    *,
+    horizon_url: str = "http://127.0.0.1:9",
+    passphrase: str = "paywatch devnet ; 2026",
+    usdc_issuer: str = USDC_ISSUER,
+    **sections: dict[str, Any],
+) -> Settings:
+    values: dict[str, Any] = {
+        "network": {"name": "custom", "passphrase": passphrase, "horizon_urls": [horizon_url]},
+        "database": {"url": db_url},
+        "accounts": [AccountSettings(address=a, default=i == 0) for i, a in enumerate(accounts)],
+        "assets": {
+            "XLM": AssetSettings(native=True),
+            "USDC": AssetSettings(code="USDC", issuer=usdc_issuer),
+        },
+        "watcher": {"poll_interval_seconds": 0.05, "heartbeat_seconds": 0.5, "backfill_margin_seconds": 0},
+    }
+    for section, overrides in sections.items():
+        base = values.get(section, {})
+        values[section] = {**base, **overrides} if isinstance(base, dict) else overrides
+    return Settings(**values)
+
+
+async def new_api_key(db: Database, scopes: tuple[str, ...] = ("admin",)) -> str:
+    from paywatch.keys import create_key
+
+    return await create_key(db, "test", scopes)
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
