@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("paywatch: try:")
     print(
         f"  curl -s -X POST {url}/payments/initiate -H 'Authorization: Bearer $PAYWATCH_KEY' "
-        "-H 'Content-Type: application/json' -d '{\"order_id\": \"42\", \"amount\": \"25\", \"currency\": \"XLM\"}'"
+        '-H \'Content-Type: application/json\' -d \'{"order_id": "42", "amount": "25", "currency": "XLM"}\''
     )
     sys.stdout.flush()
 
@@ -174,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paywatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
         sub.add_argument(
             "--config",
@@ -185,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    init = command("init", cmd_init, "write a first paywatch.toml (testnet, SQLite) and print an API key once")
+    init = command(
+        "init", cmd_init, "write a first paywatch.toml (testnet, SQLite) and print an API key once"
+    )
     init.add_argument("--account", metavar="G…", help="receiving account (default: a new testnet keypair)")
     init.add_argument("--force", action="store_true", help="overwrite an existing config file")
     command("watch", cmd_watch, "run the watcher daemon (systemd Type=notify)")
@@ -207,10 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
 
-    status = command("status", cmd_status, "show the watcher's state from the store (like GET /payments/monitor/status)")
+    status = command(
+        "status", cmd_status, "show the watcher's state from the store (like GET /payments/monitor/status)"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
 
-    devnet = command("devnet", cmd_devnet, "run the local Horizon-compatible network (tests, demo, benchmarks)")
+    devnet = command(
+        "devnet", cmd_devnet, "run the local Horizon-compatible network (tests, demo, benchmarks)"
+    )
     try:
         from devnet.main import add_arguments
     except ImportError:  # pragma: no cover - the devnet package is merged separately

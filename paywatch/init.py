@@ -12,7 +12,7 @@ from stellar_sdk import Keypair
 from shared.domain.strkeys import is_account_id
 
 CIRCLE_TESTNET_USDC = "GBBD47IF6LWK7P7MDEVSCWR7DPUWV3NY3DTQEVFL4NAT4AQH3ZLLFLA5"
-SECRET_FILE = "paywatch-account.secret"
+ACCOUNT_KEY_FILE = "paywatch-account.secret"
 
 TEMPLATE = """\
 # paywatch configuration, written by `paywatch init`. Every key is explained in config.example.toml.
@@ -76,7 +76,7 @@ def write_initial_config(args: argparse.Namespace) -> int:
         note = f"receiving account {account}"
     else:
         keypair = Keypair.random()
-        secret_path = path.parent / SECRET_FILE
+        secret_path = path.parent / ACCOUNT_KEY_FILE
         if secret_path.exists():
             raise CommandError(f"{secret_path} exists already; pass --account or move it away")
         _write_secret(secret_path, keypair.secret)

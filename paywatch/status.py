@@ -61,7 +61,9 @@ def print_status(settings: Settings, *, as_json: bool) -> int:
         print(json.dumps(data, indent=2))
         return 0
     watcher = data["watcher"]
-    print(f"watcher: {watcher['state']} (mode {watcher['mode']}, heartbeat {watcher['heartbeat_age_seconds']} s ago)")
+    print(
+        f"watcher: {watcher['state']} (mode {watcher['mode']}, heartbeat {watcher['heartbeat_age_seconds']} s ago)"
+    )
     print(f"streams: {data['active_streams']} connected of {len(data['streams'])}")
     for stream in data["streams"]:
         state = "connected" if stream["connected"] else f"down ({stream['last_error'] or 'not started'})"

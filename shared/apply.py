@@ -239,8 +239,7 @@ async def _attribute(
 async def close_expired(
     conn: AsyncConnection, destination: str, through: datetime, ctx: ApplyContext
 ) -> list[tuple[str, EventType]]:
-    """Time out or fail every pending payment at `destination` whose window closed by network time `through`.
-    """
+    """Time out or fail every pending payment at `destination` whose window closed by network time `through`."""
     closed: list[tuple[str, EventType]] = []
     for row in await payment_store.pending_expired(conn, destination, through):
         steps = lifecycle.close_window(state_of(row))

@@ -29,7 +29,9 @@ USDC_ISSUER = "GBBD47IF6LWK7P7MDEVSCWR7DPUWV3NY3DTQEVFL4NAT4AQH3ZLLFLA5"
 
 
 def ci_requires_everything() -> bool:
-    return os.environ.get("CI", "").lower() == "true" or os.environ.get("PAYWATCH_TEST_REQUIRE_POSTGRES") == "1"
+    return (
+        os.environ.get("CI", "").lower() == "true" or os.environ.get("PAYWATCH_TEST_REQUIRE_POSTGRES") == "1"
+    )
 
 
 def fixtures_dir() -> Path:
@@ -84,7 +86,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest) -> str:
     """A migrated, empty database on each backend."""
     url: str = request.getfixturevalue(f"{request.param}_url")

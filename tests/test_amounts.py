@@ -73,7 +73,9 @@ def test_format_matches_horizon() -> None:
     assert format_amount_short(255_000_000) == "25.5"
 
 
-@pytest.mark.parametrize("text", ["25", "25.000000", "25.00000000", "-1.0000000", "9223372036854.7758070", "1e5"])
+@pytest.mark.parametrize(
+    "text", ["25", "25.000000", "25.00000000", "-1.0000000", "9223372036854.7758070", "1e5"]
+)
 def test_horizon_amounts_must_have_exactly_seven_decimals(text: str) -> None:
     with pytest.raises(AmountError):
         parse_horizon_amount(text)

@@ -115,7 +115,12 @@ def test_pay_uri_carries_destination_amount_asset_memo_and_network() -> None:
         "network_passphrase": "Test SDF Network ; September 2015",
     }
     public = pay_uri(
-        destination=ACCOUNT, amount=1, asset=NATIVE, memo=None, memo_type=None, network_passphrase=PUBLIC_PASSPHRASE
+        destination=ACCOUNT,
+        amount=1,
+        asset=NATIVE,
+        memo=None,
+        memo_type=None,
+        network_passphrase=PUBLIC_PASSPHRASE,
     )
     assert public == f"web+stellar:pay?destination={ACCOUNT}&amount=0.0000001"
 

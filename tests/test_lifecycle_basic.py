@@ -7,7 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.lifecycle import PaymentState, Policy, TransitionError, cancel, close_window, receive, required_amount
+from shared.domain.lifecycle import (
+    PaymentState,
+    Policy,
+    TransitionError,
+    cancel,
+    close_window,
+    receive,
+    required_amount,
+)
 
 EXPIRES = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ON_TIME = EXPIRES - timedelta(seconds=1)

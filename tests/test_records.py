@@ -79,7 +79,9 @@ EXPECTED_OPERATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("fixture", "destination", "stroops", "asset", "muxed", "source"), EXPECTED_OPERATIONS)
+@pytest.mark.parametrize(
+    ("fixture", "destination", "stroops", "asset", "muxed", "source"), EXPECTED_OPERATIONS
+)
 def test_each_operation_fixture_gives_its_credit(
     fixture: str, destination: str, stroops: int | None, asset: Asset, muxed: int | None, source: str
 ) -> None:
@@ -140,7 +142,9 @@ def test_page_fixtures_give_one_credit_per_crediting_operation(page: str) -> Non
 
 def test_account_page_receipts_for_that_account() -> None:
     account = "GCNL55IJTH2HX26HLNIGYD2JIQLTBAQL3SVPNZA6PXK7NAVHU423WOTE"
-    records = load("pages/account_payments_page_GCNL55_public__stellar-docs-openapi.json")["_embedded"]["records"]
+    records = load("pages/account_payments_page_GCNL55_public__stellar-docs-openapi.json")["_embedded"][
+        "records"
+    ]
     mine = [c for r in records for c in parse_credits(r) if c.destination == account]
     # create_account (1 XLM), a merge INTO this account (amount from effects), two payments, five dust
     # payments; only the USD payment went elsewhere.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,13 +16,15 @@ def parse_all(data: bytes, cuts: list[int] | None = None) -> list[SSEEvent]:
     parser = SSEParser()
     events: list[SSEEvent] = []
     positions = sorted({0, len(data), *(cuts or [])})
-    for start, end in zip(positions, positions[1:], strict=False):
+    for start, end in itertools.pairwise(positions):
         events += parser.feed(data[start:end])
     return events
 
 
 def test_hello_then_byebye_fixture() -> None:
-    data = (fixtures_dir() / "sse/stream_body_open_then_close_byebye__horizon-stream_handler_test.txt").read_bytes()
+    data = (
+        fixtures_dir() / "sse/stream_body_open_then_close_byebye__horizon-stream_handler_test.txt"
+    ).read_bytes()
     assert parse_all(data) == [
         SSEEvent("open", '"hello"', None, 1000),
         SSEEvent("close", '"byebye"', None, 10),
@@ -37,7 +41,9 @@ def test_error_event_fixtures_carry_plain_text() -> None:
 
 
 def test_record_with_id_line() -> None:
-    line = (fixtures_dir() / "sse/payments_stream_data_line_create_account_testnet__go-horizonclient.txt").read_bytes()
+    line = (
+        fixtures_dir() / "sse/payments_stream_data_line_create_account_testnet__go-horizonclient.txt"
+    ).read_bytes()
     data = b"id: 4934917427201\n" + line.rstrip(b"\n") + b"\n\n"
     (event,) = parse_all(data)
     assert event.id == "4934917427201"
@@ -77,9 +83,10 @@ def test_an_event_without_data_is_not_dispatched() -> None:
 
 def test_endless_line_is_an_error() -> None:
     parser = SSEParser()
+    for _ in range(MAX_LINE_BYTES // 65536):
+        assert list(parser.feed(b"x" * 65536)) == []
     with pytest.raises(SSEError):
-        for _ in range(MAX_LINE_BYTES // 65536 + 2):
-            list(parser.feed(b"x" * 65536))
+        list(parser.feed(b"x" * 65536))
 
 
 @given(st.binary(max_size=2000))
