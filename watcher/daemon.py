@@ -20,11 +20,13 @@ from typing import Any
 
 import aiohttp
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.apply import context_from_settings
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.stellar.horizon import HorizonClient, HorizonError
+from shared.stellar.records import RecordError
 from shared.store import payments as payment_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
@@ -60,7 +62,6 @@ class Watcher:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        silence = self.settings.watcher.stream_silence_seconds
         connector = aiohttp.TCPConnector(limit=0)  # streams are long-lived: no pool-size cap
         async with aiohttp.ClientSession(connector=connector) as session:
             self.horizon = HorizonClient(self.settings.network.horizon_urls, session)
@@ -85,7 +86,6 @@ class Watcher:
             log.info("watcher stopping", reason="failure" if failed else "stop requested")
             await self._drain(ingest_task)
             await self._write_status("stopped")
-            del silence
         if failed is not None:
             raise failed
 
@@ -152,8 +152,8 @@ class Watcher:
             try:
                 cursor = await self._stored_or_new_cursor(key, oldest_pending)
                 break
-            except HorizonError as exc:
-                log.warning("cannot position new stream yet", stream=key, error=str(exc))
+            except (HorizonError, aiohttp.ClientError, TimeoutError, SQLAlchemyError, RecordError) as exc:
+                log.warning("cannot position new stream yet", stream=key, error=str(exc)[:300])
                 await asyncio.sleep(backoff.next_delay())
         reader = StreamReader(
             key=key,
