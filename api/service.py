@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.models import InitiatePayment
 from api.problems import Problem, conflict, validation_problem
-from shared.apply import ApplyContext, emit
+from shared.apply import ApplyContext, Details, emit
 from shared.config import Settings
 from shared.domain.amounts import parse_amount
 from shared.domain.references import new_reference
@@ -87,7 +87,7 @@ async def initiate(
                         "expires_at": now + timeout,
                     },
                 )
-                await emit(conn, "payment.initiated", payment=row, receipts=(), receipt=None, ctx=ctx)
+                await emit(conn, "payment.initiated", payment=row, details=Details(), receipt=None, ctx=ctx)
                 return row, True
         except IntegrityError as exc:
             if violates(exc, "uq_payments_reference", "payments.reference"):

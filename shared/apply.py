@@ -18,14 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.domain import lifecycle
+from shared.domain.assets import Asset
 from shared.domain.credits import Credit
 from shared.domain.lifecycle import EventType, PaymentState, Policy
 from shared.domain.matching import Matched, candidate_references, choose_payment
+from shared.domain.references import NO_MEMO
 from shared.store import events as event_store
 from shared.store import payments as payment_store
 from shared.store import receipts as receipt_store
+from shared.store import refunds as refund_store
 from shared.store.payments import PaymentRow
 from shared.store.receipts import ReceiptRow
+from shared.store.refunds import RefundRow
 from shared.views import ViewContext, payment_asset, payment_view, receipt_view
 
 
@@ -105,18 +109,36 @@ def _row_changes(before: PaymentRow, after: PaymentRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Details:
+    """What a payment's view shows besides the row itself."""
+
+    receipts: Sequence[ReceiptRow] = ()
+    refunds: Sequence[RefundRow] = ()
+
+
+async def details_of(conn: AsyncConnection, payment_id: str) -> Details:
+    return Details(
+        await receipt_store.for_payment(conn, payment_id), await refund_store.for_payment(conn, payment_id)
+    )
+
+
 async def emit(
     conn: AsyncConnection,
     event_type: EventType,
     *,
     payment: PaymentRow | None,
-    receipts: Sequence[ReceiptRow],
+    details: Details,
     receipt: ReceiptRow | None,
     ctx: ApplyContext,
 ) -> int:
     """Write one event whose data is the payment as the API shows it (plus the receipt, if any)."""
     data: dict[str, Any] = {
-        "payment": payment_view(payment, list(receipts), ctx.view) if payment is not None else None,
+        "payment": (
+            payment_view(payment, details.receipts, ctx.view, details.refunds)
+            if payment is not None
+            else None
+        ),
     }
     if receipt is not None:
         data["receipt"] = receipt_view(receipt)
@@ -135,7 +157,7 @@ async def write_steps(
     steps: Sequence[lifecycle.Step],
     *,
     ctx: ApplyContext,
-    receipts: Sequence[ReceiptRow],
+    details: Details,
     receipt: ReceiptRow | None = None,
     extra: dict[str, Any] | None = None,
 ) -> PaymentRow:
@@ -147,7 +169,7 @@ async def write_steps(
         if extra and event_type == "payment.confirmed":
             current = replace(current, **extra)
         shown_receipt = receipt if event_type == "payment.funds_received" else None
-        await emit(conn, event_type, payment=current, receipts=receipts, receipt=shown_receipt, ctx=ctx)
+        await emit(conn, event_type, payment=current, details=details, receipt=shown_receipt, ctx=ctx)
     changes = _row_changes(row, current)
     if changes:
         await payment_store.update_payment(conn, row.id, changes)
@@ -174,8 +196,14 @@ def _receipt_values(credit: Credit, amount: int, now: datetime) -> dict[str, Any
     }
 
 
-async def apply_credit(conn: AsyncConnection, credit: Credit, ctx: ApplyContext) -> Applied | None:
-    """Record one credit as a receipt and apply it to its payment; None if it was recorded before."""
+async def apply_credit(
+    conn: AsyncConnection, credit: Credit, ctx: ApplyContext, *, fallback_payment_id: str | None = None
+) -> Applied | None:
+    """Record one credit as a receipt and apply it to its payment; None if it was recorded before.
+
+    `fallback_payment_id` (verify): a credit to that payment's destination that carries no memo and
+    no muxed id at all is attributed to it by hand instead of being left unmatched.
+    """
     if credit.amount is None:
         raise ValueError("credit amount must be resolved (account_merge effects) before applying")
     if await receipt_store.existing_keys(conn, [credit.key]):
@@ -189,11 +217,15 @@ async def apply_credit(conn: AsyncConnection, credit: Credit, ctx: ApplyContext)
         found.get(refs.muxed) if refs.muxed is not None else None,
         found.get(refs.memo) if refs.memo is not None else None,
     )
+    if not isinstance(decision, Matched) and decision.reason == "no_memo" and fallback_payment_id is not None:
+        fallback = await payment_store.get_payment(conn, fallback_payment_id, lock=True)
+        if fallback is not None and fallback.destination == credit.destination:
+            return await _attribute(conn, fallback, credit.amount, values, credit, ctx, manual=True)
     if not isinstance(decision, Matched):
         receipt = await receipt_store.insert_receipt(
             conn, {**values, "disposition": "unmatched", "reason": decision.reason}
         )
-        await emit(conn, "receipt.unmatched", payment=None, receipts=(), receipt=receipt, ctx=ctx)
+        await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
         return Applied(receipt, None, ("receipt.unmatched",))
     return await _attribute(conn, decision.payment, credit.amount, values, credit, ctx, manual=False)
 
@@ -220,20 +252,128 @@ async def _attribute(
         receipt = await receipt_store.insert_receipt(
             conn, {**values, "disposition": "unmatched", "reason": outcome.reason}
         )
-        await emit(conn, "receipt.unmatched", payment=None, receipts=(), receipt=receipt, ctx=ctx)
+        await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
         return Applied(receipt, None, outcome.events)
     receipt = await receipt_store.insert_receipt(
         conn,
         {**values, "payment_id": row.id, "disposition": outcome.disposition, "reason": outcome.reason},
     )
-    receipts = await receipt_store.for_payment(conn, row.id)
     completion = (
         {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
         if outcome.completed
         else None
     )
-    await write_steps(conn, row, outcome.steps, ctx=ctx, receipts=receipts, receipt=receipt, extra=completion)
+    details = await details_of(conn, row.id)
+    await write_steps(conn, row, outcome.steps, ctx=ctx, details=details, receipt=receipt, extra=completion)
     return Applied(receipt, row.id, outcome.events)
+
+
+def credit_of(receipt: ReceiptRow) -> Credit:
+    """The credit a stored receipt recorded (to re-apply it when it is assigned by hand)."""
+    return Credit(
+        operation_id=receipt.operation_id,
+        part=receipt.part,
+        operation_type=receipt.operation_type,
+        destination=receipt.destination,
+        amount=receipt.amount,
+        asset=Asset(receipt.asset_code, receipt.asset_issuer),
+        source=receipt.source,
+        muxed_id=int(receipt.muxed_id) if receipt.muxed_id is not None else None,
+        memo=NO_MEMO,
+        transaction_hash=receipt.transaction_hash,
+        ledger=receipt.ledger,
+        closed_at=receipt.closed_at,
+        paging_token=receipt.operation_id,
+    )
+
+
+async def assign_receipt(
+    conn: AsyncConnection, receipt: ReceiptRow, payment: PaymentRow, ctx: ApplyContext
+) -> PaymentRow:
+    """Attribute an unmatched receipt to a payment by hand (flag `manual`), in its original ledger time."""
+    credit = credit_of(receipt)
+    outcome = lifecycle.receive(
+        state_of(payment),
+        amount=receipt.amount,
+        closed_at=receipt.closed_at,
+        asset_ok=credit.asset == payment_asset(payment),
+        policy=ctx.policy,
+        manual=True,
+    )
+    await receipt_store.update_receipt(
+        conn,
+        receipt.id,
+        {
+            "payment_id": payment.id,
+            "disposition": outcome.disposition,
+            "reason": outcome.reason,
+            "assigned_at": ctx.now(),
+        },
+    )
+    assigned = replace(receipt, payment_id=payment.id, disposition=outcome.disposition, reason=outcome.reason)
+    completion = (
+        {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
+        if outcome.completed
+        else None
+    )
+    details = await details_of(conn, payment.id)
+    return await write_steps(
+        conn, payment, outcome.steps, ctx=ctx, details=details, receipt=assigned, extra=completion
+    )
+
+
+async def cancel_payment(conn: AsyncConnection, payment: PaymentRow, ctx: ApplyContext) -> PaymentRow:
+    """pending with nothing received → failed/cancelled (raises lifecycle.TransitionError otherwise)."""
+    steps = lifecycle.cancel(state_of(payment))
+    return await write_steps(conn, payment, steps, ctx=ctx, details=await details_of(conn, payment.id))
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPayment:
+    """A verified payment from the receiving account back to a payer."""
+
+    operation_id: str
+    transaction_hash: str
+    to_account: str
+    amount: int
+    asset: Asset
+    ledger: int | None
+    closed_at: datetime
+
+
+async def record_refunds(
+    conn: AsyncConnection, payment: PaymentRow, refunds: Sequence[RefundPayment], ctx: ApplyContext
+) -> PaymentRow:
+    """Record refund operations not recorded before; `refunded` once they cover what was received."""
+    known = await refund_store.recorded_operations(conn, [r.operation_id for r in refunds])
+    current = payment
+    for refund in refunds:
+        if refund.operation_id in known:
+            continue
+        await refund_store.insert_refund(
+            conn,
+            {
+                "payment_id": payment.id,
+                "operation_id": refund.operation_id,
+                "transaction_hash": refund.transaction_hash,
+                "to_account": refund.to_account,
+                "amount": refund.amount,
+                "asset_code": refund.asset.code,
+                "asset_issuer": refund.asset.issuer,
+                "ledger": refund.ledger,
+                "closed_at": refund.closed_at,
+                "recorded_at": ctx.now(),
+            },
+        )
+        state, steps = lifecycle.refund(state_of(current), refund.amount)
+        details = await details_of(conn, payment.id)
+        if steps:
+            current = await write_steps(conn, current, steps, ctx=ctx, details=details)
+        else:
+            changed = _with_state(current, state, ctx.now())
+            await payment_store.update_payment(conn, current.id, _row_changes(current, changed))
+            current = changed
+    return current
 
 
 async def close_expired(
@@ -244,7 +384,6 @@ async def close_expired(
     for row in await payment_store.pending_expired(conn, destination, through):
         steps = lifecycle.close_window(state_of(row))
         if steps:
-            receipts = await receipt_store.for_payment(conn, row.id)
-            await write_steps(conn, row, steps, ctx=ctx, receipts=receipts)
+            await write_steps(conn, row, steps, ctx=ctx, details=await details_of(conn, row.id))
             closed += [(row.id, event) for event, _ in steps]
     return closed

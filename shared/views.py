@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from shared.domain.sep7 import pay_uri
 from shared.domain.strkeys import muxed_address
 from shared.store.payments import PaymentRow
 from shared.store.receipts import ReceiptRow
+from shared.store.refunds import RefundRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,21 @@ def receipt_view(receipt: ReceiptRow) -> dict[str, Any]:
     }
 
 
-def payment_view(row: PaymentRow, receipts: list[ReceiptRow], ctx: ViewContext) -> dict[str, Any]:
+def refund_view(refund: RefundRow) -> dict[str, Any]:
+    return {
+        "operation_id": refund.operation_id,
+        "transaction_hash": refund.transaction_hash,
+        "to": refund.to_account,
+        "amount": format_amount(refund.amount),
+        "asset": asset_view(refund.asset_code, refund.asset_issuer),
+        "ledger": refund.ledger,
+        "closed_at": iso(refund.closed_at),
+    }
+
+
+def payment_view(
+    row: PaymentRow, receipts: Sequence[ReceiptRow], ctx: ViewContext, refunds: Sequence[RefundRow] = ()
+) -> dict[str, Any]:
     memo = memo_of(row)
     memo_type_sep7 = "MEMO_ID" if row.memo_type == "id" else "MEMO_TEXT"
     return {
@@ -98,7 +114,7 @@ def payment_view(row: PaymentRow, receipts: list[ReceiptRow], ctx: ViewContext) 
         "flags": {"late": row.flag_late, "overpaid": row.flag_overpaid, "manual": row.flag_manual},
         "failure_reason": row.failure_reason,
         "receipts": [receipt_view(receipt) for receipt in receipts],
-        "refunds": [],
+        "refunds": [refund_view(refund) for refund in refunds],
         "stellar_transaction_id": row.stellar_transaction_id,
         "source_account": row.source_account,
         "metadata": json.loads(row.metadata) if row.metadata else None,

@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Container
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.apply import ApplyContext, apply_credit
 from shared.domain.credits import Credit
+from shared.stellar.fetch import resolve_amount
 from shared.stellar.horizon import HorizonClient, HorizonError
-from shared.stellar.records import RecordError, ledger_of_token, merged_amount, parse_credits, parse_time
+from shared.stellar.records import RecordError, ledger_of_token, parse_credits, parse_time
 from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
@@ -100,15 +102,10 @@ class Ingestor:
         backoff = Backoff(base=0.5, cap=30)
         while True:
             try:
-                effects = await self.horizon.records(
-                    f"/operations/{credit.operation_id}/effects", {"limit": "200"}
-                )
-                amount = merged_amount(effects, credit.destination)
-            except (HorizonError, RecordError) as exc:
+                return await resolve_amount(self.horizon, credit)
+            except (HorizonError, RecordError, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("cannot read merge amount yet", operation_id=credit.operation_id, error=str(exc))
                 await asyncio.sleep(backoff.next_delay())
-                continue
-            return replace(credit, amount=amount)
 
     async def apply_batch(self, items: list[StreamRecord]) -> None:
         prepared = [await self.prepare(item) for item in items]

@@ -110,11 +110,15 @@ def receive(
     policy: Policy,
     manual: bool = False,
 ) -> Outcome:
-    """Apply one credit attributed to this payment (matched by reference, or assigned by hand)."""
+    """Apply one credit attributed to this payment (matched by reference, or assigned by hand).
+
+    `manual`: attributed by a person (assign, verify); sets the `manual` flag and is accepted even
+    after the late window, because someone decided it belongs here.
+    """
     if not asset_ok:
         return Outcome(state, "rejected", (("payment.funds_received", state),), reason="asset_mismatch")
     late = closed_at > state.expires_at
-    if late and closed_at > state.expires_at + policy.late_window:
+    if late and not manual and closed_at > state.expires_at + policy.late_window:
         return Outcome(state, "unmatched", (("receipt.unmatched", state),), reason="late_window_passed")
 
     steps: list[Step] = []

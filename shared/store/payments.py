@@ -161,3 +161,69 @@ async def pending_expired(
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     query = select(payments.c.status, func.count()).group_by(payments.c.status)
     return {row[0]: int(row[1]) for row in (await conn.execute(query)).all()}
+
+
+async def list_payments(
+    conn: AsyncConnection,
+    *,
+    status: str | None = None,
+    order_id: str | None = None,
+    buyer_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    before_pk: int | None = None,
+    limit: int = 50,
+) -> list[PaymentRow]:
+    """Newest first; `before_pk` is the cursor (the last `pk` of the previous page)."""
+    query = select(payments).order_by(payments.c.pk.desc()).limit(limit)
+    if status is not None:
+        query = query.where(payments.c.status == status)
+    if order_id is not None:
+        query = query.where(payments.c.order_id == order_id)
+    if buyer_id is not None:
+        query = query.where(payments.c.buyer_id == buyer_id)
+    if created_after is not None:
+        query = query.where(payments.c.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(payments.c.created_at < created_before)
+    if before_pk is not None:
+        query = query.where(payments.c.pk < before_pk)
+    return [PaymentRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetTotal:
+    currency: str
+    asset_code: str
+    asset_issuer: str | None
+    count: int
+    amount: int
+    amount_received: int
+
+
+async def buyer_stats(conn: AsyncConnection, buyer_id: str) -> tuple[dict[str, int], list[AssetTotal]]:
+    """Counts per status, and totals of confirmed payments per asset (never summed across assets)."""
+    counts_query = (
+        select(payments.c.status, func.count())
+        .where(payments.c.buyer_id == buyer_id)
+        .group_by(payments.c.status)
+    )
+    counts = {row[0]: int(row[1]) for row in (await conn.execute(counts_query)).all()}
+    totals_query = (
+        select(
+            payments.c.currency,
+            payments.c.asset_code,
+            payments.c.asset_issuer,
+            func.count(),
+            func.sum(payments.c.amount),
+            func.sum(payments.c.amount_received),
+        )
+        .where(payments.c.buyer_id == buyer_id, payments.c.status == "confirmed")
+        .group_by(payments.c.currency, payments.c.asset_code, payments.c.asset_issuer)
+        .order_by(payments.c.currency)
+    )
+    totals = [
+        AssetTotal(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]))
+        for row in (await conn.execute(totals_query)).all()
+    ]
+    return counts, totals

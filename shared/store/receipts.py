@@ -111,3 +111,13 @@ async def insert_poison(conn: AsyncConnection, values: dict[str, Any]) -> None:
 async def list_receipts(conn: AsyncConnection, *, after_id: int = 0, limit: int = 100) -> list[ReceiptRow]:
     query = select(receipts).where(receipts.c.id > after_id).order_by(receipts.c.id).limit(limit)
     return [ReceiptRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+async def get_by_key(
+    conn: AsyncConnection, operation_id: str, part: int, *, lock: bool = False
+) -> ReceiptRow | None:
+    query = select(receipts).where(receipts.c.operation_id == operation_id, receipts.c.part == part)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return ReceiptRow.from_row(row) if row is not None else None

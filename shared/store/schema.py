@@ -177,3 +177,45 @@ watcher_status = Table(
     Column("last_error", Text),
     Column("details", Text),  # JSON: extra status for operators
 )
+
+# Verified refund payments from a receiving account back to a payer (one row per Horizon operation).
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("payment_id", String(40), ForeignKey("payments.id"), nullable=False),
+    Column("operation_id", String(32), nullable=False, unique=True),
+    Column("transaction_hash", String(64), nullable=False),
+    Column("to_account", String(56), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("asset_code", String(12), nullable=False),
+    Column("asset_issuer", String(56)),
+    Column("ledger", BigInteger),
+    Column("closed_at", UTCTimestamp, nullable=False),
+    Column("recorded_at", UTCTimestamp, nullable=False),
+)
+Index("ix_refunds_payment", refunds.c.payment_id)
+
+# Idempotency-Key: the first response to a POST, replayed for 24 h (per API key).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path and body
+    Column("state", String(12), nullable=False),  # in_flight | done
+    Column("status", Integer),
+    Column("content_type", String(100)),
+    Column("body", Text),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("expires_at", UTCTimestamp, nullable=False),
+)
+Index("ix_idempotency_expires", idempotency_keys.c.expires_at)
+
+# Inbound webhook message ids already processed (replay protection), kept past the timestamp tolerance.
+inbound_webhooks = Table(
+    "inbound_webhooks",
+    metadata,
+    Column("message_id", String(255), primary_key=True),
+    Column("received_at", UTCTimestamp, nullable=False),
+)
