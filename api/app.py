@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 
+import aiohttp
 import structlog
 from aiohttp import web
 
+import api.routes.events
+import api.routes.inbound
 import api.routes.payments
 import api.routes.receipts
 import api.routes.system  # noqa: F401 - registers routes
-from api.keys import APPLY_CONTEXT, DATABASE, OPENAPI, SETTINGS
+from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, OPENAPI, SETTINGS
 from api.middleware import problem_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.routes import ROUTES
 from paywatch import __version__
 from shared.apply import context_from_settings
 from shared.config import Settings
+from shared.stellar.horizon import HorizonClient
 from shared.store.engine import Database
 from shared.systemd import notify
 
@@ -34,7 +39,15 @@ def create_app(settings: Settings, db: Database) -> web.Application:
     app[APPLY_CONTEXT] = context_from_settings(settings)
     app[OPENAPI] = build_openapi(ROUTES.specs, version=__version__)
     ROUTES.install(app)
+    app.cleanup_ctx.append(_horizon_client)
     return app
+
+
+async def _horizon_client(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP session for Horizon calls (verify, refund, inbound webhook), closed with the app."""
+    async with aiohttp.ClientSession() as session:
+        app[HORIZON] = HorizonClient(app[SETTINGS].network.horizon_urls, session)
+        yield
 
 
 async def serve(settings: Settings, db: Database, stop: asyncio.Event) -> None:

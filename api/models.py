@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.domain.amounts import AmountError, parse_amount
 
@@ -113,7 +113,7 @@ class PaymentOut(BaseModel):
     flags: FlagsOut
     failure_reason: str | None
     receipts: list[ReceiptOut]
-    refunds: list[dict[str, Any]]
+    refunds: list[RefundOut]
     stellar_transaction_id: str | None
     source_account: str | None
     metadata: dict[str, Any] | None
@@ -124,8 +124,8 @@ class PaymentOut(BaseModel):
     failed_at: str | None
 
 
-class ReceiptListQuery(Request):
-    model_config = ConfigDict(extra="forbid", strict=False)  # query values arrive as strings
+class ReceiptListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # query values arrive as strings
 
     unmatched: bool = False
     after: int = Field(default=0, ge=0, description="Cursor: the last receipt id of the previous page")
@@ -154,3 +154,95 @@ class ProblemOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     detail: str | None = None
+
+
+class RefundOut(BaseModel):
+    operation_id: str
+    transaction_hash: str
+    to: str
+    amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    asset: AssetOut
+    ledger: int | None
+    closed_at: str
+
+
+PaymentStatus = Literal["pending", "confirmed", "failed", "timeout", "refunded"]
+
+
+class Query(BaseModel):
+    # Query values arrive as strings; unknown parameters are refused like unknown body fields.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PaymentListQuery(Query):
+    status: PaymentStatus | None = None
+    order_id: str | None = Field(default=None, max_length=200)
+    buyer_id: str | None = Field(default=None, max_length=200)
+    created_after: AwareDatetime | None = Field(default=None, description="RFC 3339 with a time zone")
+    created_before: AwareDatetime | None = Field(default=None, description="RFC 3339 with a time zone")
+    cursor: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,19}$", description="next_cursor of the previous page"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class PaymentList(BaseModel):
+    payments: list[PaymentOut]
+    next_cursor: str | None
+
+
+class StatusCounts(BaseModel):
+    pending: int
+    confirmed: int
+    failed: int
+    timeout: int
+    refunded: int
+
+
+class AssetTotalOut(BaseModel):
+    currency: str
+    asset: AssetOut
+    count: int
+    amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    amount_received: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+
+
+class BuyerStats(BaseModel):
+    buyer_id: str
+    counts: StatusCounts
+    confirmed_totals: list[AssetTotalOut]
+
+
+class TransactionReference(Request):
+    transaction_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex hash of a Stellar transaction")
+
+
+class AssignReceipt(Request):
+    payment_id: str = Field(min_length=1, max_length=40)
+
+
+class EventQuery(Query):
+    after: int = Field(default=0, ge=0, description="return events with an id greater than this")
+    limit: int = Field(default=100, ge=1, le=1000)
+    type: str | None = Field(default=None, max_length=400, description="comma-separated event types")
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    created_at: str
+    payment_id: str | None
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+    next_after: int
+
+
+class InboundResult(BaseModel):
+    transaction_hash: str
+    receipts: list[ReceiptOut]
+
+
+PaymentOut.model_rebuild()

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api.auth import authenticate
+from api.idempotency import HEADER, idempotent
 from api.problems import Problem, validation_problem
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -34,6 +35,7 @@ class RouteSpec:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     tag: str = "payments"
     auth: str = "bearer"  # "bearer", "none", or "webhook" (signed inbound webhook)
+    authenticator: Callable[[web.Request], Awaitable[None]] | None = None
 
 
 class RouteTable:
@@ -52,6 +54,7 @@ class RouteTable:
         responses: dict[int, type[BaseModel] | None] | None = None,
         tag: str = "payments",
         auth: str | None = None,
+        authenticator: Callable[[web.Request], Awaitable[None]] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.specs.append(
@@ -66,6 +69,7 @@ class RouteTable:
                     responses or {},
                     tag,
                     auth or ("bearer" if scope else "none"),
+                    authenticator,
                 )
             )
             return handler
@@ -113,15 +117,22 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 
 def _wrap(spec: RouteSpec) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
+    async def run(request: web.Request) -> web.StreamResponse:
         kwargs: dict[str, Any] = {}
-        if spec.auth == "bearer":
-            await authenticate(request, spec.scope)
         if spec.query is not None:
             kwargs["query"] = parse_query(request, spec.query)
         if spec.body is not None:
             kwargs["body"] = await parse_body(request, spec.body)
         return await spec.handler(request, **kwargs)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if spec.authenticator is not None:
+            await spec.authenticator(request)
+        if spec.auth == "bearer":
+            await authenticate(request, spec.scope)
+            if spec.method == "POST" and HEADER in request.headers:
+                return await idempotent(request, lambda: run(request))
+        return await run(request)
 
     handler.__name__ = spec.handler.__name__
     return handler

@@ -227,3 +227,8 @@ async def buyer_stats(conn: AsyncConnection, buyer_id: str) -> tuple[dict[str, i
         for row in (await conn.execute(totals_query)).all()
     ]
     return counts, totals
+
+
+async def has_destination(conn: AsyncConnection, destination: str) -> bool:
+    query = select(payments.c.pk).where(payments.c.destination == destination).limit(1)
+    return (await conn.execute(query)).first() is not None
