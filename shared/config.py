@@ -170,6 +170,7 @@ class WatcherSettings(_Section):
     heartbeat_seconds: float = Field(5, gt=0)
     backfill_margin_seconds: int = Field(300, ge=0)
     reconnect_max_seconds: float = Field(60, gt=0)
+    expiry_check_seconds: float = Field(5, gt=0, le=300)
 
 
 class ApiSettings(_Section):

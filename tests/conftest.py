@@ -119,7 +119,12 @@ def make_settings(
             "XLM": AssetSettings(native=True),
             "USDC": AssetSettings(code="USDC", issuer=usdc_issuer),
         },
-        "watcher": {"poll_interval_seconds": 0.05, "heartbeat_seconds": 0.5, "backfill_margin_seconds": 0},
+        "watcher": {
+            "poll_interval_seconds": 0.05,
+            "heartbeat_seconds": 0.5,
+            "backfill_margin_seconds": 0,
+            "expiry_check_seconds": 0.1,
+        },
     }
     for section, overrides in sections.items():
         base = values.get(section, {})

@@ -153,6 +153,7 @@ heartbeat_seconds = {w.heartbeat_seconds}
 backfill_margin_seconds = {w.backfill_margin_seconds}
 stream_silence_seconds = {w.stream_silence_seconds}
 reconnect_max_seconds = {w.reconnect_max_seconds}
+expiry_check_seconds = {w.expiry_check_seconds}
 metrics_port = 0
 [logging]
 level = "info"

@@ -33,6 +33,7 @@ from shared.store import streams as stream_store
 from shared.store.engine import Database
 from shared.systemd import notify
 from watcher.backoff import Backoff
+from watcher.expiry import ExpiryWatcher, NetworkClock
 from watcher.ingest import STOP, Ingestor
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
@@ -57,8 +58,10 @@ class Watcher:
         self._reader_tasks: dict[str, asyncio.Task[None]] = {}
         self._opening: set[str] = set()
         self._last_payment_pk = 0
+        self.clock = NetworkClock()
         self.horizon: HorizonClient
         self.ingestor: Ingestor
+        self.expiry: ExpiryWatcher
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -66,8 +69,17 @@ class Watcher:
         async with aiohttp.ClientSession(connector=connector) as session:
             self.horizon = HorizonClient(self.settings.network.horizon_urls, session)
             self.ingestor = Ingestor(self.db, self.ctx, self.horizon, self.queue, self._accounts_for)
+            self.expiry = ExpiryWatcher(
+                self.db,
+                self.horizon,
+                self.ctx,
+                self.clock,
+                self._stream_for,
+                check_interval=self.settings.watcher.expiry_check_seconds,
+            )
             await self._write_status("starting")
             ingest_task = self._spawn(self.ingestor.run(), critical=True)
+            self._spawn(self.expiry.run(), critical=True)
             async with self.db.read() as conn:
                 self._last_payment_pk = await payment_store.max_pk(conn)
                 oldest_pending = await payment_store.pending_destinations(conn)
@@ -137,6 +149,11 @@ class Watcher:
         reader = self.readers.get(stream_key)
         return {stream_key.removeprefix("account:")} if reader is not None else ()
 
+    def _stream_for(self, destination: str) -> str | None:
+        """The stream whose stored cursor covers `destination` (None while it is being positioned)."""
+        key = account_stream_key(destination)
+        return key if key in self.readers else None
+
     def _open_stream(self, account: str, oldest_pending: datetime | None) -> None:
         key = account_stream_key(account)
         if key in self.readers or key in self._opening:
@@ -195,6 +212,8 @@ class Watcher:
                 self._last_payment_pk = max(self._last_payment_pk, payment.pk)
                 if payment.status == "pending":
                     self._open_stream(payment.destination, payment.created_at)
+            if fresh:
+                self.expiry.wakeup.set()  # a new payment may expire before the one it waits for
 
     async def _heartbeat(self) -> None:
         while True:
@@ -226,6 +245,8 @@ class Watcher:
                         "hostname": socket.gethostname(),
                         "started_at": self.started_at,
                         "heartbeat_at": now,
+                        "network_ledger": self.clock.ledger,
+                        "network_closed_at": self.clock.closed_at,
                         "details": json.dumps(details),
                     },
                 )

@@ -232,3 +232,18 @@ async def buyer_stats(conn: AsyncConnection, buyer_id: str) -> tuple[dict[str, i
 async def has_destination(conn: AsyncConnection, destination: str) -> bool:
     query = select(payments.c.pk).where(payments.c.destination == destination).limit(1)
     return (await conn.execute(query)).first() is not None
+
+
+async def earliest_pending_expiry(conn: AsyncConnection) -> datetime | None:
+    query = select(func.min(payments.c.expires_at)).where(payments.c.status == "pending")
+    value: datetime | None = (await conn.execute(query)).scalar_one()
+    return value
+
+
+async def destinations_expiring(conn: AsyncConnection, through: datetime) -> list[str]:
+    query = (
+        select(payments.c.destination)
+        .where(payments.c.status == "pending", payments.c.expires_at <= through)
+        .distinct()
+    )
+    return [row[0] for row in (await conn.execute(query)).all()]
