@@ -142,10 +142,14 @@ def receive(
     if new.status == "pending":
         completes = new.amount_on_time >= required
     elif new.status in ("timeout", "failed") and new.failure_reason != "cancelled":
-        # Funds proven on time (e.g. attributed by hand after the timeout), or late ones when accepted.
-        completes = new.amount_on_time >= required or (
-            late and policy.accept_late and new.amount_received >= required
-        )
+        # After the window closed, the outcome depends only on the totals, whatever order credits were
+        # attributed in (assign and verify can apply an older credit after a newer one): enough on
+        # time, or enough in all when late funds are accepted, confirms; some on-time funds but too
+        # few is underpaid; nothing on time is a timeout.
+        completes = new.amount_on_time >= required or (policy.accept_late and new.amount_received >= required)
+        if not completes and new.status == "timeout" and new.amount_on_time > 0:
+            new = replace(new, status="failed", failure_reason="underpaid")
+            steps.append(("payment.failed", new))
     if completes:
         new = replace(new, status="confirmed", failure_reason=None)
         steps.append(("payment.confirmed", new))
