@@ -14,13 +14,18 @@ from stellar_sdk import (
     Asset,
     ChangeTrust,
     CreateAccount,
+    HashMemo,
+    IdMemo,
     Keypair,
     ManageData,
     Memo,
     MuxedAccount,
+    NoneMemo,
     PathPaymentStrictReceive,
     PathPaymentStrictSend,
     Payment,
+    ReturnHashMemo,
+    TextMemo,
     TransactionBuilder,
     TransactionEnvelope,
 )
@@ -280,6 +285,27 @@ class DevnetClient:
     async def reset(self) -> None:
         await self.control("POST", "reset")
 
+    async def contract_transfer(
+        self,
+        from_address: str,
+        to_address: str,
+        asset: Asset | None,
+        amount: str,
+        memo: Memo | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Inject a SAC transfer (an `invoke_host_function` payment); returns hash, ledger, operation_id."""
+        body: dict[str, Any] = {
+            "from": from_address,
+            "to": to_address,
+            "asset": _asset_text(asset or Asset.native()),
+            "amount": amount,
+            **_memo_json(memo),
+        }
+        if source is not None:
+            body["source"] = source
+        return dict(await self.control("POST", "contract_transfer", body))
+
     async def set_rate(self, send_asset: Asset, dest_asset: Asset, numerator: int, denominator: int) -> None:
         body = {
             "send_asset": _asset_text(send_asset),
@@ -292,3 +318,17 @@ class DevnetClient:
 
 def _asset_text(asset: Asset) -> str:
     return "native" if asset.is_native() else f"{asset.code}:{asset.issuer}"
+
+
+def _memo_json(memo: Memo | None) -> dict[str, Any]:
+    if memo is None or isinstance(memo, NoneMemo):
+        return {"memo_type": "none"}
+    if isinstance(memo, TextMemo):
+        return {"memo_type": "text", "memo": memo.memo_text.decode("utf-8")}
+    if isinstance(memo, IdMemo):
+        return {"memo_type": "id", "memo": str(memo.memo_id)}
+    if isinstance(memo, HashMemo):
+        return {"memo_type": "hash", "memo": memo.memo_hash.hex()}
+    if isinstance(memo, ReturnHashMemo):
+        return {"memo_type": "return", "memo": memo.memo_return.hex()}
+    raise TypeError(f"unsupported memo {memo!r}")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import json
 from typing import Any
 
 from aiohttp import web
+from stellar_sdk import HashMemo, IdMemo, Memo, ReturnHashMemo, TextMemo
 
 from . import assets
 from .network import DevNet
 from .problems import bad_request
+from .toid import toid
 
 NET = web.AppKey("devnet_controls_net", DevNet)
 
@@ -87,6 +92,52 @@ async def rates(request: web.Request) -> web.StreamResponse:
     return _json(state_snapshot(net)["rates"])
 
 
+def memo_from_json(body: dict[str, Any]) -> Memo | None:
+    """`memo_type` none/text/id/hash/return and `memo` (hash/return as 64 hex digits or base64)."""
+    kind = body.get("memo_type", "none")
+    value = body.get("memo")
+    if kind == "none":
+        return None
+    if kind == "text":
+        return TextMemo(str(value))
+    if kind == "id":
+        return IdMemo(int(str(value)))
+    if kind in ("hash", "return"):
+        text = str(value)
+        raw = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+        return HashMemo(raw) if kind == "hash" else ReturnHashMemo(raw)
+    raise ValueError(f"unknown memo_type {kind!r}")
+
+
+async def contract_transfer(request: web.Request) -> web.StreamResponse:
+    """Inject a SAC transfer; answers when its ledger has closed."""
+    net = request.app[NET]
+    body = await _body(request)
+    try:
+        future = net.inject_contract_transfer(
+            from_address=str(body["from"]),
+            to_address=str(body["to"]),
+            asset=assets.parse(str(body.get("asset", "native"))),
+            amount=str(body["amount"]),
+            memo=memo_from_json(body),
+            source=body.get("source"),
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise bad_request(detail=f"cannot inject this transfer: {exc}") from None
+    outcome = await asyncio.shield(future)
+    record = outcome.record
+    if record is None:
+        raise bad_request(detail=f"the transfer was refused at ledger close: {outcome.result_codes}")
+    return _json(
+        {
+            "hash": record.hash,
+            "ledger": record.ledger,
+            "operation_id": str(toid(record.ledger, record.index, 1)),
+            "successful": record.successful,
+        }
+    )
+
+
 def add_routes(app: web.Application, net: DevNet) -> None:
     app[NET] = net
     r = app.router
@@ -95,3 +146,4 @@ def add_routes(app: web.Application, net: DevNet) -> None:
     r.add_get("/_devnet/state", state)
     r.add_post("/_devnet/reset", reset)
     r.add_post("/_devnet/rates", rates)
+    r.add_post("/_devnet/contract_transfer", contract_transfer)

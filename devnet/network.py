@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from stellar_sdk import Account, Asset, Keypair, StrKey, TransactionBuilder
+from stellar_sdk import Account, Asset, Keypair, Memo, StrKey, TransactionBuilder
 
 from . import assets
-from .amounts import format_amount
+from .amounts import format_amount, parse_amount
 from .assets import AssetKey
+from .contract import ContractTransfer, apply_transfer
+from .contract import check as check_transfer
 from .history import EffectRecord, History, LedgerRecord, OperationRecord, TransactionRecord
 from .ledgerheader import MAX_TX_SET_SIZE, PROTOCOL_VERSION, build_header
 from .rates import RateTable
@@ -82,6 +84,7 @@ class _Queued:
     source: str | None = None
     seq: int | None = None
     fee: int = 0
+    custom: bool = False  # built at close time (test controls)
 
 
 class DevNet:
@@ -206,6 +209,10 @@ class DevNet:
         sequence = previous.sequence + 1
         close_time = self.network_time()
         queued, self._queue = self._queue, []
+        # Submitted envelopes first: their sequence numbers were validated against the current
+        # state, so control-injected transactions (which take the next free number) must not jump
+        # ahead of them.
+        queued.sort(key=lambda item: item.custom)
         transactions: list[TransactionRecord] = []
         operations: list[OperationRecord] = []
         effects: list[EffectRecord] = []
@@ -221,7 +228,8 @@ class DevNet:
             operations.extend(applied.operations)
             effects.extend(applied.effects)
             fees += applied.fee
-            settled.append((item, SubmitOutcome(item.hash, item.envelope_xdr, record=applied.record)))
+            done = applied.record
+            settled.append((item, SubmitOutcome(done.hash, done.envelope_xdr, record=done)))
         self.fee_pool += fees
         successful = [tx for tx in transactions if tx.successful]
         header_xdr, ledger_hash = build_header(
@@ -405,7 +413,7 @@ class DevNet:
     ) -> asyncio.Future[SubmitOutcome]:
         """Queue a transaction built at close time (used by test controls such as contract transfers)."""
         future: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
-        self._push(_Queued(apply, future, tx_hash, envelope_xdr, source=source))
+        self._push(_Queued(apply, future, tx_hash, envelope_xdr, source=source, custom=True))
         return future
 
     async def submit(self, envelope_xdr: str) -> SubmitOutcome:
@@ -448,6 +456,41 @@ class DevNet:
 
     async def friendbot(self, address: str, amount: int = FRIENDBOT_STARTING_BALANCE) -> SubmitOutcome:
         return await asyncio.shield(self.enqueue_friendbot(address, amount))
+
+    def inject_contract_transfer(
+        self,
+        from_address: str,
+        to_address: str,
+        asset: Asset | AssetKey | str | None,
+        amount: str,
+        memo: Memo | None = None,
+        source: str | None = None,
+    ) -> asyncio.Future[SubmitOutcome]:
+        """Queue a SAC `transfer` as a successful `invoke_host_function` in the next ledger.
+
+        `from_address` is G… or C…, `to_address` G…, M… or C…; `amount` a decimal string. The
+        transaction's source (fee payer) is `source`, else `from_address` when it is an account,
+        else friendbot. Raises ValueError when the transfer could not happen now. Await the
+        returned future for the outcome (it resolves when the ledger closes).
+        """
+        payer = source or (from_address if StrKey.is_valid_ed25519_public_key(from_address) else None)
+        transfer = ContractTransfer(
+            from_address=from_address,
+            to_address=to_address,
+            asset=_asset_key(asset),
+            amount=parse_amount(amount),
+            source=payer or self.friendbot_keypair.public_key,
+            memo=memo,
+        )
+        check_transfer(self.accounts, transfer)
+        passphrase = self.passphrase
+
+        def apply(
+            accounts: dict[str, AccountEntry], seq: int, index: int, close: int
+        ) -> AppliedTransaction | Rejection:
+            return apply_transfer(accounts, transfer, passphrase, seq, index, close)
+
+        return self.enqueue_custom(apply, "", "", source=transfer.source)
 
     def parse(self, envelope_xdr: str) -> ParsedTransaction:
         return parse_envelope(envelope_xdr, self.passphrase)

@@ -180,7 +180,7 @@ def _manage_data(code: stellar_xdr.ManageDataResultCode) -> OpResult:
 # --- balance helpers -------------------------------------------------------------------------
 
 
-def _can_receive(account: AccountEntry, asset: AssetKey, amount: int) -> str | None:
+def can_receive(account: AccountEntry, asset: AssetKey, amount: int) -> str | None:
     """Why `account` cannot be credited (`no_trust` / `line_full`), or None."""
     if asset.is_native:
         return "line_full" if account.balance + amount > INT64_MAX else None
@@ -192,7 +192,7 @@ def _can_receive(account: AccountEntry, asset: AssetKey, amount: int) -> str | N
     return "line_full" if line.balance + amount > line.limit else None
 
 
-def _can_send(account: AccountEntry, asset: AssetKey, amount: int) -> str | None:
+def can_send(account: AccountEntry, asset: AssetKey, amount: int) -> str | None:
     """Why `account` cannot be debited (`src_no_trust` / `underfunded`), or None."""
     if asset.is_native:
         return "underfunded" if account.available_native() < amount else None
@@ -204,7 +204,7 @@ def _can_send(account: AccountEntry, asset: AssetKey, amount: int) -> str | None
     return "underfunded" if line.balance < amount else None
 
 
-def _move(account: AccountEntry, asset: AssetKey, delta: int, ledger_seq: int) -> None:
+def move(account: AccountEntry, asset: AssetKey, delta: int, ledger_seq: int) -> None:
     if asset.is_native:
         account.balance += delta
     elif asset.issuer != account.account_id:
@@ -214,7 +214,7 @@ def _move(account: AccountEntry, asset: AssetKey, delta: int, ledger_seq: int) -
     account.last_modified_ledger = ledger_seq
 
 
-def _amount_details(asset: AssetKey, amount: int) -> dict[str, Any]:
+def amount_details(asset: AssetKey, amount: int) -> dict[str, Any]:
     return {**asset.horizon_fields(), "amount": format_amount(amount)}
 
 
@@ -245,7 +245,7 @@ def _apply_create_account(ctx: OpContext, op: stellar_xdr.CreateAccountOp) -> Ap
     )
     effects = [
         EffectSpec(MuxedRef(destination), "account_created", {"starting_balance": format_amount(amount)}),
-        EffectSpec(ctx.source, "account_debited", _amount_details(assets.NATIVE, amount)),
+        EffectSpec(ctx.source, "account_debited", amount_details(assets.NATIVE, amount)),
         EffectSpec(
             MuxedRef(destination), "signer_created", {"weight": 1, "public_key": destination, "key": ""}
         ),
@@ -264,19 +264,19 @@ def _apply_payment(ctx: OpContext, op: stellar_xdr.PaymentOp) -> Applied:
     source = ctx.view.get(ctx.source.account_id)
     assert source is not None
     if not (asset.is_native and source is destination):
-        refused = _can_receive(destination, asset, amount)
+        refused = can_receive(destination, asset, amount)
         if refused is not None:
             return Applied(
                 _payment(Code.PAYMENT_NO_TRUST if refused == "no_trust" else Code.PAYMENT_LINE_FULL)
             )
-        refused = _can_send(source, asset, amount)
+        refused = can_send(source, asset, amount)
         if refused is not None:
             return Applied(
                 _payment(Code.PAYMENT_SRC_NO_TRUST if refused == "src_no_trust" else Code.PAYMENT_UNDERFUNDED)
             )
-        _move(destination, asset, amount, ctx.ledger_seq)
-        _move(source, asset, -amount, ctx.ledger_seq)
-    details = _amount_details(asset, amount)
+        move(destination, asset, amount, ctx.ledger_seq)
+        move(source, asset, -amount, ctx.ledger_seq)
+    details = amount_details(asset, amount)
     effects = [
         EffectSpec(to, "account_credited", details),
         EffectSpec(ctx.source, "account_debited", details),
@@ -301,7 +301,7 @@ def _apply_strict_receive(ctx: OpContext, op: stellar_xdr.PathPaymentStrictRecei
     destination = ctx.view.get(to.account_id)
     if destination is None:
         return Applied(_strict_receive(Code.PATH_PAYMENT_STRICT_RECEIVE_NO_DESTINATION))
-    refused = _can_receive(destination, dest_asset, received)
+    refused = can_receive(destination, dest_asset, received)
     if refused is not None:
         code = (
             Code.PATH_PAYMENT_STRICT_RECEIVE_NO_TRUST
@@ -317,7 +317,7 @@ def _apply_strict_receive(ctx: OpContext, op: stellar_xdr.PathPaymentStrictRecei
         return Applied(_strict_receive(Code.PATH_PAYMENT_STRICT_RECEIVE_OVER_SENDMAX))
     source = ctx.view.get(ctx.source.account_id)
     assert source is not None
-    refused = _can_send(source, send_asset, sent)
+    refused = can_send(source, send_asset, sent)
     if refused is not None:
         code = (
             Code.PATH_PAYMENT_STRICT_RECEIVE_SRC_NO_TRUST
@@ -325,14 +325,14 @@ def _apply_strict_receive(ctx: OpContext, op: stellar_xdr.PathPaymentStrictRecei
             else Code.PATH_PAYMENT_STRICT_RECEIVE_UNDERFUNDED
         )
         return Applied(_strict_receive(code))
-    _move(destination, dest_asset, received, ctx.ledger_seq)
-    _move(source, send_asset, -sent, ctx.ledger_seq)
+    move(destination, dest_asset, received, ctx.ledger_seq)
+    move(source, send_asset, -sent, ctx.ledger_seq)
     success = stellar_xdr.PathPaymentStrictReceiveResultSuccess(
         offers=[], last=_simple_payment_result(to, dest_asset, received)
     )
     effects = [
-        EffectSpec(to, "account_credited", _amount_details(dest_asset, received)),
-        EffectSpec(ctx.source, "account_debited", _amount_details(send_asset, sent)),
+        EffectSpec(to, "account_credited", amount_details(dest_asset, received)),
+        EffectSpec(ctx.source, "account_debited", amount_details(send_asset, sent)),
     ]
     return Applied(
         _strict_receive(Code.PATH_PAYMENT_STRICT_RECEIVE_SUCCESS, success),
@@ -352,7 +352,7 @@ def _apply_strict_send(ctx: OpContext, op: stellar_xdr.PathPaymentStrictSendOp) 
         return Applied(_strict_send(Code.PATH_PAYMENT_STRICT_SEND_NO_DESTINATION))
     source = ctx.view.get(ctx.source.account_id)
     assert source is not None
-    refused = _can_send(source, send_asset, sent)
+    refused = can_send(source, send_asset, sent)
     if refused is not None:
         code = (
             Code.PATH_PAYMENT_STRICT_SEND_SRC_NO_TRUST
@@ -366,7 +366,7 @@ def _apply_strict_send(ctx: OpContext, op: stellar_xdr.PathPaymentStrictSendOp) 
     received = receive_for_send(sent, rate)
     if received < op.dest_min.int64:
         return Applied(_strict_send(Code.PATH_PAYMENT_STRICT_SEND_UNDER_DESTMIN))
-    refused = _can_receive(destination, dest_asset, received)
+    refused = can_receive(destination, dest_asset, received)
     if refused is not None:
         code = (
             Code.PATH_PAYMENT_STRICT_SEND_NO_TRUST
@@ -374,14 +374,14 @@ def _apply_strict_send(ctx: OpContext, op: stellar_xdr.PathPaymentStrictSendOp) 
             else Code.PATH_PAYMENT_STRICT_SEND_LINE_FULL
         )
         return Applied(_strict_send(code))
-    _move(source, send_asset, -sent, ctx.ledger_seq)
-    _move(destination, dest_asset, received, ctx.ledger_seq)
+    move(source, send_asset, -sent, ctx.ledger_seq)
+    move(destination, dest_asset, received, ctx.ledger_seq)
     success = stellar_xdr.PathPaymentStrictSendResultSuccess(
         offers=[], last=_simple_payment_result(to, dest_asset, received)
     )
     effects = [
-        EffectSpec(to, "account_credited", _amount_details(dest_asset, received)),
-        EffectSpec(ctx.source, "account_debited", _amount_details(send_asset, sent)),
+        EffectSpec(to, "account_credited", amount_details(dest_asset, received)),
+        EffectSpec(ctx.source, "account_debited", amount_details(send_asset, sent)),
     ]
     return Applied(
         _strict_send(Code.PATH_PAYMENT_STRICT_SEND_SUCCESS, success),
@@ -449,7 +449,7 @@ def _apply_merge(ctx: OpContext, into: MuxedRef) -> Applied:
     destination.balance += amount
     destination.last_modified_ledger = ctx.ledger_seq
     ctx.view.remove(source.account_id)
-    moved = _amount_details(assets.NATIVE, amount)
+    moved = amount_details(assets.NATIVE, amount)
     effects = [
         EffectSpec(ctx.source, "account_debited", moved),
         EffectSpec(into, "account_credited", moved),

@@ -228,6 +228,22 @@ async def test_path_payment_strict_send(fixtures: Path, world: World) -> None:
     assert_same_shape(load(fixtures, "operations/path_payment_strict_send_public__java-sdk.json"), record)
 
 
+async def test_invoke_host_function_transfer(fixtures: Path, world: World) -> None:
+    issuer, holder, merchant = await world.account(), await world.account(), await world.account()
+    hello = Asset("Hello", issuer.public_key)
+    await world.client.issue(issuer, holder, hello, "1000")
+    await world.client.trust(merchant, hello)
+    to = MuxedAccount(merchant.public_key, 123456789).account_muxed or ""
+    done = await world.client.contract_transfer(holder.public_key, to, hello, "500")
+    record = await world.client.get_json(f"/operations/{done['operation_id']}")
+    fixture = load(
+        fixtures, "operations/invoke_host_function_asset_balance_changes_standalone__java-sdk.json"
+    )
+    assert_same_shape(fixture, record)
+    assert record["asset_balance_changes"][0]["destination_muxed_id"] == "123456789"
+    assert record["function"] == fixture["function"]
+
+
 # --- transactions ------------------------------------------------------------------------------------
 
 
@@ -512,6 +528,7 @@ COMPARED = {
     "operations/path_payment_strict_receive_FAILED_public__java-sdk.json",
     "operations/path_payment_strict_receive_muxed_to_muxed_id_testnet__dotnet-sdk.json",
     "operations/path_payment_strict_send_public__java-sdk.json",
+    "operations/invoke_host_function_asset_balance_changes_standalone__java-sdk.json",
     "transactions/tx_memo_text_testnet__go-horizonclient.json",
     "transactions/tx_memo_text_NUMERIC_looking_testnet__go-horizonclient.json",
     "transactions/tx_memo_text_UTF8_emoji_public__stellar-docs-openapi.json",
@@ -545,7 +562,6 @@ NOT_COMPARED = {
     "errors/503_stale_history__go-horizon-docs.json": "the devnet's history is never stale",
     "errors/504_timeout__stellar-docs.json": "request timeouts are not simulated (submission timeouts are)",
     "errors/429_rate_limit_exceeded__go-horizon-docs.json": "pending: the rate limiter lands in phase 3",
-    "operations/invoke_host_function_asset_balance_changes_standalone__java-sdk.json": "pending: phase 2",
 }
 
 
