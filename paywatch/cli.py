@@ -219,10 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     devnet = command(
         "devnet", cmd_devnet, "run the local Horizon-compatible network (tests, demo, benchmarks)"
     )
-    try:
-        from devnet.main import add_arguments
-    except ImportError:  # pragma: no cover - the devnet package is merged separately
-        return parser
+    from devnet.main import add_arguments
+
     add_arguments(devnet)
     return parser
 

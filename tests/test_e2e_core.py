@@ -19,6 +19,7 @@ from stellar_sdk import Asset, IdMemo, Keypair, MuxedAccount, TextMemo
 from api.app import create_app
 from shared.domain.references import memo_text_for
 from shared.store import events as event_store
+from shared.store import status as status_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
 from tests.conftest import make_settings, new_api_key
@@ -28,6 +29,7 @@ from tests.support import (
     all_receipts,
     config_toml,
     devnet_network,
+    eventually,
     initiate,
     payment,
     receipts_of,
@@ -185,9 +187,10 @@ async def test_payment_without_memo_is_an_unmatched_receipt_in_the_api(watching:
     receipt = await wait_receipt(shop.db, result.hash)
     assert (receipt.disposition, receipt.reason, receipt.payment_id) == ("unmatched", "no_memo", None)
     response = await shop.api.get("/receipts?unmatched=true", headers={"Authorization": f"Bearer {shop.key}"})
-    listed = (await response.json())["receipts"]
-    assert [r["transaction_hash"] for r in listed] == [result.hash]
-    assert listed[0]["amount"] == "25.0000000"
+    listed = {r["transaction_hash"]: r for r in (await response.json())["receipts"]}
+    assert listed[result.hash]["amount"] == "25.0000000"
+    assert listed[result.hash]["reason"] == "no_memo"
+    assert all(r["disposition"] == "unmatched" for r in listed.values())
 
 
 async def test_replayed_stream_records_are_counted_once(shop: Shop) -> None:
@@ -198,11 +201,17 @@ async def test_replayed_stream_records_are_counted_once(shop: Shop) -> None:
         await shop.client.pay(shop.buyer, shop.merchant.public_key, "3", memo=IdMemo(int(created["memo"])))
         await wait_status(shop.db, created["id"], "confirmed")
     key = f"account:{shop.merchant.public_key}"
+    first_operation = min(int(r.operation_id) for r in await all_receipts(shop.db))
     async with shop.db.write() as conn:
         stream = await stream_store.get_stream(conn, key)
         assert stream is not None
         await stream_store.advance_cursor(
-            conn, key, cursor="0", last_ledger=None, last_closed_at=None, now=stream.updated_at
+            conn,
+            key,
+            cursor=str(first_operation - 1),
+            last_ledger=None,
+            last_closed_at=None,
+            now=stream.updated_at,
         )
     before = len(await all_receipts(shop.db))
     marker = await shop.client.pay(shop.buyer, shop.merchant.public_key, "1")
@@ -223,12 +232,11 @@ async def test_watcher_killed_while_payments_land_confirms_each_once(shop: Shop,
     process = WatcherProcess(config, tmp_path / "watcher.log")
     payments = [
         await initiate(shop.api, shop.key, order_id=f"k-{i}", amount=f"{i + 1}.5", currency="XLM")
-        for i in range(24)
+        for i in range(36)
     ]
     rng = random.Random(7)
 
-    async def pay_all() -> list[str]:
-        hashes = []
+    async def pay_all() -> None:
         for index in range(0, len(payments), 3):
             group = payments[index : index + 3]
             # Three payments in one transaction, to three muxed addresses.
@@ -236,16 +244,21 @@ async def test_watcher_killed_while_payments_land_confirms_each_once(shop: Shop,
                 shop.buyer, [(p["muxed_destination"], p["amount"]) for p in group]
             )
             assert result.successful, result.result_codes
-            hashes.append(result.hash)
-            await asyncio.sleep(rng.uniform(0.0, 0.2))
-        return hashes
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+
+    async def running() -> bool:
+        # Past start-up: the process's heartbeat row carries its pid.
+        async with shop.db.read() as conn:
+            status = await status_store.get_status(conn)
+        return status is not None and process.process is not None and status.pid == process.process.pid
 
     process.start()
     payer = asyncio.create_task(pay_all())
     kills = 0
     try:
-        while not payer.done() or kills < 4:
-            await asyncio.sleep(rng.uniform(0.3, 1.2))
+        while not payer.done() or kills < 5:
+            await eventually(running, within=30, what="the watcher process to be running")
+            await asyncio.sleep(rng.uniform(0.0, 0.5))  # somewhere in the middle of its work
             process.kill()
             kills += 1
             process.start()
@@ -253,8 +266,9 @@ async def test_watcher_killed_while_payments_land_confirms_each_once(shop: Shop,
         for p in payments:
             await wait_status(shop.db, p["id"], "confirmed", within=60)
     finally:
+        payer.cancel()
         process.stop()
-    assert kills >= 4
+    assert kills >= 5
     receipts = await all_receipts(shop.db)
     keys = [(r.operation_id, r.part) for r in receipts]
     assert len(keys) == len(set(keys))

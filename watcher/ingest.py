@@ -19,7 +19,7 @@ import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.apply import ApplyContext, apply_credit
+from shared.apply import Applied, ApplyContext, apply_credit
 from shared.domain.credits import Credit
 from shared.stellar.fetch import resolve_amount
 from shared.stellar.horizon import HorizonClient, HorizonError
@@ -122,15 +122,10 @@ class Ingestor:
     async def _commit(self, prepared: list[Prepared]) -> None:
         now = self.ctx.now()
         last: dict[str, Prepared] = {}
+        applied: list[tuple[Credit, Applied]] = []
         async with self.db.write() as conn:
             for item in prepared:
                 if item.error is not None:
-                    log.error(
-                        "malformed Horizon record kept as poison",
-                        stream=item.record.stream,
-                        paging_token=item.record.paging_token,
-                        error=item.error,
-                    )
                     await receipt_store.insert_poison(
                         conn,
                         {
@@ -142,17 +137,9 @@ class Ingestor:
                         },
                     )
                 for credit in item.credits:
-                    applied = await apply_credit(conn, credit, self.ctx)
-                    if applied is not None:
-                        log.info(
-                            "receipt recorded",
-                            operation_id=credit.operation_id,
-                            tx_hash=credit.transaction_hash,
-                            account=credit.destination,
-                            payment_id=applied.payment_id,
-                            disposition=applied.receipt.disposition,
-                            events=list(applied.events),
-                        )
+                    result = await apply_credit(conn, credit, self.ctx)
+                    if result is not None:
+                        applied.append((credit, result))
                 last[item.record.stream] = item
             for stream, item in last.items():
                 await stream_store.advance_cursor(
@@ -163,4 +150,23 @@ class Ingestor:
                     last_closed_at=item.closed_at,
                     now=now,
                 )
+        # Logged after the commit: a crash before it leaves no trace of work that did not happen.
         self.last_commit = now
+        for item in prepared:
+            if item.error is not None:
+                log.error(
+                    "malformed Horizon record kept as poison",
+                    stream=item.record.stream,
+                    paging_token=item.record.paging_token,
+                    error=item.error,
+                )
+        for credit, result in applied:
+            log.info(
+                "receipt recorded",
+                operation_id=credit.operation_id,
+                tx_hash=credit.transaction_hash,
+                account=credit.destination,
+                payment_id=result.payment_id,
+                disposition=result.receipt.disposition,
+                events=list(result.events),
+            )

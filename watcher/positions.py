@@ -25,7 +25,10 @@ async def cursor_before(horizon: HorizonClient, moment: datetime) -> str:
     """A paging token for the last ledger that closed before `moment` ("0" if none is retained).
 
     A binary search over ledger close times: about log2(ledgers) requests, run once per new stream.
+    Horizon reports close times in whole seconds, so a ledger showing second S closed somewhere in
+    [S, S+1): only S < ⌊moment⌋ proves it closed before `moment`.
     """
+    moment = moment.replace(microsecond=0)
     root = await horizon.root()
     latest = root.get("history_latest_ledger")
     elder = root.get("history_elder_ledger", 1)
