@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,14 +14,16 @@ from stellar_sdk import xdr as stellar_xdr
 
 from . import controls, endpoints, gojson, render
 from .endpoints import Collection
+from .faultstream import FaultyStreamLoop
 from .history import MuxedRef
 from .ledgerheader import PROTOCOL_VERSION
 from .network import AlreadyFunded, DevNet, SubmitOutcome
-from .params import parse_page
+from .params import PageParams, parse_page
 from .problems import (
     Problem,
     bad_request,
     not_found,
+    rate_limit_exceeded,
     server_error,
     service_unavailable,
     submission_timeout,
@@ -100,7 +103,7 @@ async def respond(request: web.Request, collection: Collection) -> web.StreamRes
     params = parse_page(request, net.latest_ledger, net.elder_ledger, collection.pair_cursor)
     base = base_url(request)
     if wants_stream(request):
-        return await StreamLoop(request, collection, params, stream_context(request, base)).run()
+        return await _stream(request, collection, params, base)
     if collection.precheck is not None:
         collection.precheck()
     records = collection.fetch(params, base)
@@ -115,6 +118,67 @@ async def respond(request: web.Request, collection: Collection) -> web.StreamRes
     )
     response = hal_response(body)
     response.headers["Latest-Ledger"] = str(net.latest_ledger)
+    return response
+
+
+async def _stream(
+    request: web.Request, collection: Collection, params: PageParams, base: str
+) -> web.StreamResponse:
+    net = request.app[NET]
+    net.request_counts.add(client_ip(request), "streams")
+    _status_fault(net, request, stream=True)
+    ctx = stream_context(request, base)
+    fault = net.faults.take(request.path, True, ("drop", "repeat", "stall", "garbage"))
+    if fault is not None:
+        return await FaultyStreamLoop(request, collection, params, ctx, fault).run()
+    return await StreamLoop(request, collection, params, ctx).run()
+
+
+def _status_fault(net: DevNet, request: web.Request, stream: bool) -> None:
+    fault = net.faults.take(request.path, stream, ("status",))
+    if fault is None:
+        return
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    raise rate_limit_exceeded(headers) if fault.status == 429 else service_unavailable(headers)
+
+
+def client_ip(request: web.Request) -> str:
+    """The key of Horizon's per-IP budget (the peer address)."""
+    return request.remote or "unknown"
+
+
+def _is_horizon_rest(request: web.Request) -> bool:
+    """Requests Horizon's HTTP rate limiter sees: not streams, not friendbot, not devnet controls."""
+    path = request.path
+    if path.startswith("/_devnet/") or path == "/friendbot":
+        return False
+    route = request.match_info.route
+    streamable = route.name is not None and route.name.startswith(STREAMABLE_PREFIX)
+    return not (streamable and wants_stream(request))
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request counting, injected 429/503 answers and Horizon's rate limit for REST requests."""
+    if not _is_horizon_rest(request):
+        return await handler(request)
+    net = request.app[NET]
+    ip = client_ip(request)
+    net.request_counts.add(ip, "rest")
+    _status_fault(net, request, stream=False)
+    limiter = net.rate_limiter
+    if limiter is None:
+        return await handler(request)
+    verdict = limiter.take(ip)
+    if verdict.limited:
+        net.request_counts.add(ip, "rate_limited")
+        raise rate_limit_exceeded(verdict.headers())
+    try:
+        response = await handler(request)
+    except Problem as problem:
+        problem.headers.update(verdict.headers())
+        raise
+    response.headers.update(verdict.headers())
     return response
 
 
@@ -134,23 +198,30 @@ def stream_context(request: web.Request, base: str) -> StreamContext:
                 waiter.cancel()
         return bool(done) and not stopping.is_set() and not net.stopping
 
+    async def wait_stopped() -> None:
+        await stopping.wait()
+
+    ip = client_ip(request)
+
+    def gate() -> None:
+        # Each stream iteration (the first query and one per new ledger) spends one request.
+        net.request_counts.add(ip, "stream_iterations")
+        limiter = net.rate_limiter
+        if limiter is not None and limiter.take(ip).limited:
+            net.request_counts.add(ip, "rate_limited")
+            raise rate_limit_exceeded()
+
     return StreamContext(
         base=base,
         connection_timeout=settings.connection_timeout,
         change_marker=net.changed,
         wait_for_change=wait_for_change,
+        wait_stopped=wait_stopped,
+        gate=gate,
     )
 
 
-def collection_route(factory: Callable[[DevNet, web.Request], Collection]) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await respond(request, factory(request.app[NET], request))
-
-    return handler
-
-
-def _account(request: web.Request) -> str:
-    return request.match_info["account_id"]
+STREAMABLE_PREFIX = "stream:"
 
 
 # --- single resources ----------------------------------------------------------------------------
@@ -174,7 +245,7 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 async def account(request: web.Request) -> web.StreamResponse:
     net = request.app[NET]
-    account_id = _account(request)
+    account_id = request.match_info["account_id"]
     endpoints.check_account_id(account_id)
     entry = net.account(account_id)
     if entry is None:
@@ -210,18 +281,24 @@ async def operation(request: web.Request) -> web.StreamResponse:
 # --- submission and friendbot --------------------------------------------------------------------
 
 
-async def _settle(
-    request: web.Request, future: asyncio.Future[SubmitOutcome], envelope_xdr: str, tx_hash: str
-) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
+async def _await_outcome(
+    request: web.Request, future: asyncio.Future[SubmitOutcome], tx_hash: str, envelope_xdr: str
+) -> SubmitOutcome:
+    """Wait for the ledger that settles a submission (504 after the submission timeout)."""
     try:
-        outcome = await asyncio.wait_for(asyncio.shield(future), settings.submission_timeout)
+        return await asyncio.wait_for(asyncio.shield(future), request.app[SETTINGS].submission_timeout)
     except TimeoutError:
         raise submission_timeout(tx_hash, envelope_xdr) from None
     except asyncio.CancelledError:
         if future.cancelled():
             raise service_unavailable() from None  # dropped by a network reset
         raise
+
+
+async def _settle(
+    request: web.Request, future: asyncio.Future[SubmitOutcome], envelope_xdr: str, tx_hash: str
+) -> web.StreamResponse:
+    outcome = await _await_outcome(request, future, tx_hash, envelope_xdr)
     if outcome.record is not None and outcome.record.successful:
         return hal_response(render.transaction(base_url(request), outcome.record))
     raise transaction_failed(envelope_xdr, outcome.result_xdr, outcome.result_codes)
@@ -262,10 +339,40 @@ async def friendbot(request: web.Request) -> web.StreamResponse:
         raise bad_request(detail="account already funded to starting balance") from None
     except ValueError:
         raise bad_request("addr", "invalid address") from None
-    outcome = await asyncio.wait_for(asyncio.shield(future), request.app[SETTINGS].submission_timeout)
+    outcome = await _await_outcome(request, future, "", "")
     if outcome.record is None or not outcome.record.successful:
         raise transaction_failed(outcome.envelope_xdr, outcome.result_xdr, outcome.result_codes)
     return hal_response(render.transaction(base_url(request), outcome.record))
+
+
+# Collection endpoints: path, the endpoints function, and the path parameter it takes (if any).
+COLLECTIONS: tuple[tuple[str, Callable[..., Collection], str | None], ...] = (
+    ("/accounts/{account_id}/payments", endpoints.account_payments, "account_id"),
+    ("/accounts/{account_id}/operations", endpoints.account_operations, "account_id"),
+    ("/accounts/{account_id}/transactions", endpoints.account_transactions, "account_id"),
+    ("/accounts/{account_id}/effects", endpoints.account_effects, "account_id"),
+    ("/payments", endpoints.payments, None),
+    ("/operations", endpoints.operations, None),
+    ("/transactions", endpoints.transactions, None),
+    ("/effects", endpoints.effects, None),
+    ("/ledgers", endpoints.ledgers, None),
+    ("/ledgers/{ledger_id}/payments", endpoints.ledger_payments, "ledger_id"),
+    ("/ledgers/{ledger_id}/operations", endpoints.ledger_operations, "ledger_id"),
+    ("/ledgers/{ledger_id}/transactions", endpoints.ledger_transactions, "ledger_id"),
+    ("/transactions/{tx_id}/payments", endpoints.transaction_payments, "tx_id"),
+    ("/transactions/{tx_id}/operations", endpoints.transaction_operations, "tx_id"),
+    ("/transactions/{tx_id}/effects", endpoints.transaction_effects, "tx_id"),
+    ("/operations/{op_id}/effects", endpoints.operation_effects, "op_id"),
+)
+
+
+def _collection_handler(function: Callable[..., Collection], key: str | None) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        net = request.app[NET]
+        collection = function(net) if key is None else function(net, request.match_info[key])
+        return await respond(request, collection)
+
+    return handler
 
 
 # --- application ---------------------------------------------------------------------------------
@@ -275,7 +382,7 @@ def create_app(
     net: DevNet, *, connection_timeout: float = 55.0, submission_timeout: float = 30.0
 ) -> web.Application:
     """A Horizon-compatible aiohttp application serving `net` (the ledger timer is not started here)."""
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application(middlewares=[problem_middleware, guard_middleware])
     app[NET] = net
     app[SETTINGS] = Settings(connection_timeout=connection_timeout, submission_timeout=submission_timeout)
     app[STOPPING] = asyncio.Event()
@@ -291,61 +398,16 @@ def create_app(
     r = app.router
     r.add_get("/", root)
     r.add_get("/accounts/{account_id}", account)
-    r.add_get(
-        "/accounts/{account_id}/payments",
-        collection_route(lambda n, q: endpoints.account_payments(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/operations",
-        collection_route(lambda n, q: endpoints.account_operations(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/transactions",
-        collection_route(lambda n, q: endpoints.account_transactions(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/effects",
-        collection_route(lambda n, q: endpoints.account_effects(n, _account(q))),
-    )
-    r.add_get("/payments", collection_route(lambda n, q: endpoints.payments(n)))
-    r.add_get("/operations", collection_route(lambda n, q: endpoints.operations(n)))
-    r.add_get("/transactions", collection_route(lambda n, q: endpoints.transactions(n)))
-    r.add_get("/effects", collection_route(lambda n, q: endpoints.effects(n)))
-    r.add_get("/ledgers", collection_route(lambda n, q: endpoints.ledgers(n)))
     r.add_get("/ledgers/{ledger_id}", ledger)
-    r.add_get(
-        "/ledgers/{ledger_id}/payments",
-        collection_route(lambda n, q: endpoints.ledger_payments(n, q.match_info["ledger_id"])),
-    )
-    r.add_get(
-        "/ledgers/{ledger_id}/operations",
-        collection_route(lambda n, q: endpoints.ledger_operations(n, q.match_info["ledger_id"])),
-    )
-    r.add_get(
-        "/ledgers/{ledger_id}/transactions",
-        collection_route(lambda n, q: endpoints.ledger_transactions(n, q.match_info["ledger_id"])),
-    )
     r.add_post("/transactions", submit_transaction)
     r.add_get("/transactions/{tx_id}", transaction)
-    r.add_get(
-        "/transactions/{tx_id}/payments",
-        collection_route(lambda n, q: endpoints.transaction_payments(n, q.match_info["tx_id"])),
-    )
-    r.add_get(
-        "/transactions/{tx_id}/operations",
-        collection_route(lambda n, q: endpoints.transaction_operations(n, q.match_info["tx_id"])),
-    )
-    r.add_get(
-        "/transactions/{tx_id}/effects",
-        collection_route(lambda n, q: endpoints.transaction_effects(n, q.match_info["tx_id"])),
-    )
     r.add_get("/operations/{op_id}", operation)
-    r.add_get(
-        "/operations/{op_id}/effects",
-        collection_route(lambda n, q: endpoints.operation_effects(n, q.match_info["op_id"])),
-    )
     r.add_get("/friendbot", friendbot)
     r.add_post("/friendbot", friendbot)
+    for path, function, key in COLLECTIONS:
+        # Named so the guard middleware can tell streamable routes apart.
+        name = STREAMABLE_PREFIX + ".".join(re.findall(r"[a-z_]+", path))
+        r.add_get(path, _collection_handler(function, key), name=name)
     controls.add_routes(app, net)
     return app
 

@@ -18,8 +18,11 @@ from .amounts import format_amount, parse_amount
 from .assets import AssetKey
 from .contract import ContractTransfer, apply_transfer
 from .contract import check as check_transfer
+from .counters import RequestCounts
+from .faults import Fault, FaultRegistry
 from .history import EffectRecord, History, LedgerRecord, OperationRecord, TransactionRecord
 from .ledgerheader import MAX_TX_SET_SIZE, PROTOCOL_VERSION, build_header
+from .ratelimit import RateLimiter
 from .rates import RateTable
 from .results import TX_CODES
 from .state import BASE_FEE, BASE_RESERVE, TOTAL_COINS, AccountEntry
@@ -104,6 +107,9 @@ class DevNet:
         self.root_keypair = Keypair.from_raw_ed25519_seed(seed)
         self.friendbot_keypair = Keypair.from_raw_ed25519_seed(hashlib.sha256(b"friendbot:" + seed).digest())
         self.rates = RateTable()
+        self.faults = FaultRegistry()
+        self.request_counts = RequestCounts()
+        self.rate_limiter: RateLimiter | None = None  # Horizon's per-IP budget, off unless configured
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -343,6 +349,19 @@ class DevNet:
     ) -> None:
         """Path payments convert `send_asset` to `dest_asset` at numerator/denominator (see devnet.rates)."""
         self.rates.set(_asset_key(send_asset), _asset_key(dest_asset), numerator, denominator)
+
+    # --- test controls: faults and Horizon's request budget ------------------------------------
+
+    def add_fault(self, kind: str, **options: Any) -> Fault:
+        """Add a fault (see devnet.faults for kinds and options); returns it (with its id)."""
+        return self.faults.add(Fault(kind, **options))
+
+    def set_rate_limit(self, per_hour: int = 3600, burst: int = 100) -> None:
+        """Enforce Horizon's per-IP budget (GCRA) on REST requests and stream iterations."""
+        self.rate_limiter = RateLimiter(per_hour, burst)
+
+    def disable_rate_limit(self) -> None:
+        self.rate_limiter = None
 
     # --- submission --------------------------------------------------------------------------
 
