@@ -225,7 +225,5 @@ async def test_ledger_payments_and_http_controls(client: DevnetClient, net: DevN
     assert state["clock_offset_seconds"] == 86_400
     assert state["network_time"] >= int(time.time()) + 86_390
     closed = await client.get_json(f"/ledgers/{sequence}")
-    assert (
-        closed["closed_at"] == render.rfc3339(state["latest_ledger_closed_at"])
-        or sequence < state["latest_ledger"]
-    )
+    # RFC 3339 in one fixed format compares correctly as text.
+    assert closed["closed_at"] >= render.rfc3339(int(time.time()) + 86_390)
