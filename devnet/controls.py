@@ -16,8 +16,7 @@ from .faults import Fault
 from .network import DevNet
 from .problems import bad_request
 from .toid import toid
-
-NET = web.AppKey("devnet_controls_net", DevNet)
+from .webctx import NET
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -194,8 +193,7 @@ async def requests(request: web.Request) -> web.StreamResponse:
     return _json(net.request_counts.snapshot())
 
 
-def add_routes(app: web.Application, net: DevNet) -> None:
-    app[NET] = net
+def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/_devnet/close_ledger", close_ledger)
     r.add_post("/_devnet/clock", clock)
