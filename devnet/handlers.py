@@ -84,7 +84,7 @@ def stream_context(request: web.Request, base: str) -> StreamContext:
     settings = request.app[SETTINGS]
 
     async def wait_for_change(marker: asyncio.Event, seconds: float) -> bool:
-        if stopping.is_set() or net.stopping:
+        if stopping.is_set():
             return False
         waiters = [asyncio.ensure_future(marker.wait()), asyncio.ensure_future(stopping.wait())]
         try:
@@ -92,7 +92,7 @@ def stream_context(request: web.Request, base: str) -> StreamContext:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        return bool(done) and not stopping.is_set() and not net.stopping
+        return bool(done) and not stopping.is_set()
 
     async def wait_stopped() -> None:
         await stopping.wait()

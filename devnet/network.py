@@ -109,7 +109,6 @@ class DevNet:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._queued = asyncio.Event()
-        self._closed = asyncio.Event()
         self.close_count = 0
         self._last_close_time = 0
         self._queue: list[_Queued] = []
@@ -124,7 +123,6 @@ class DevNet:
         Takes effect at once; the returned future is already done, so `await net.start()` works too.
         """
         if self._timer is None or self._timer.done():
-            self._closed.clear()
             self._timer = asyncio.get_running_loop().create_task(
                 self._run_timer(), name="devnet-ledger-timer"
             )
@@ -133,12 +131,10 @@ class DevNet:
         return done
 
     def stop(self) -> asyncio.Future[None]:
-        """Stop the ledger timer and wake every waiter (open streams end).
+        """Stop the ledger timer (ledgers then close only on `close_ledger()`; streams stay open).
 
         Takes effect at once; await the returned future to also wait for the timer task to finish.
         """
-        self._closed.set()
-        self._notify()
         timer, self._timer = self._timer, None
         loop = asyncio.get_running_loop()
         if timer is None or timer.done():
@@ -161,10 +157,6 @@ class DevNet:
     def running(self) -> bool:
         """Is the ledger timer running?"""
         return self._timer is not None and not self._timer.done()
-
-    @property
-    def stopping(self) -> bool:
-        return self._closed.is_set()
 
     async def _run_timer(self) -> None:
         while True:
