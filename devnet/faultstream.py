@@ -33,15 +33,17 @@ class FaultyStreamLoop(StreamLoop):
 
     async def run(self) -> web.StreamResponse:
         kind = self.fault.kind
-        if kind == "stall":
-            await self.writer.init()
-            await self.ctx.wait_stopped()  # silence until the client leaves or the server stops
-            return self.writer.response
-        if kind == "drop" and self.fault.after_events == 0:
-            await self.writer.init()
+        early_drop = kind == "drop" and self.fault.after_events == 0
+        if kind != "stall" and not early_drop:
+            return await super().run()
+        if self.ctx.gate is not None:
+            self.ctx.gate()  # the first iteration still happens (and costs a request) before hello
+        await self.writer.init()
+        if early_drop:
             self._abort()
-            return self.writer.response
-        return await super().run()
+        else:
+            await self.ctx.wait_stopped()  # silence until the client leaves or the server stops
+        return self.writer.response
 
     def _abort(self) -> None:
         transport = self.request.transport
