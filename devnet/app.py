@@ -4,65 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+import re
 
 from aiohttp import web
-from stellar_sdk import xdr as stellar_xdr
 
-from . import controls, endpoints, gojson, render
-from .endpoints import Collection
-from .history import MuxedRef
-from .ledgerheader import PROTOCOL_VERSION
-from .network import AlreadyFunded, DevNet, SubmitOutcome
-from .params import parse_page
-from .problems import (
-    Problem,
-    bad_request,
-    not_found,
-    server_error,
-    service_unavailable,
-    submission_timeout,
-    transaction_failed,
-    transaction_malformed,
-    unsupported_media_type,
+from . import controls
+from .guard import guard_middleware
+from .handlers import (
+    COLLECTIONS,
+    account,
+    collection_handler,
+    friendbot,
+    ledger,
+    operation,
+    root,
+    submit_transaction,
+    transaction,
 )
-from .results import transaction_result
-from .sse import StreamContext, StreamLoop, wants_stream
-from .txparse import MalformedEnvelope, UnsupportedEnvelope
+from .network import DevNet
+from .problems import Problem, not_found, server_error
+from .webctx import NET, SETTINGS, STOPPING, STREAMABLE_PREFIX, Handler, Settings
 
 log = logging.getLogger(__name__)
-
-HAL_CONTENT_TYPE = "application/hal+json; charset=utf-8"
-HORIZON_VERSION = "paywatch-devnet-0.1.0"
-CORE_VERSION = "paywatch-devnet (in-memory ledger, no stellar-core)"
-
-
-@dataclass
-class Settings:
-    connection_timeout: float = 55.0
-    submission_timeout: float = 30.0
-
-
-NET = web.AppKey("devnet", DevNet)
-SETTINGS = web.AppKey("devnet_settings", Settings)
-STOPPING = web.AppKey("devnet_stopping", asyncio.Event)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def base_url(request: web.Request) -> str:
-    """The request's origin, which Horizon uses for every `_links` href."""
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    host = request.headers.get("X-Forwarded-Host", request.host)
-    return f"{scheme}://{host}"
-
-
-def hal_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, body=gojson.indented(body).encode(), headers={"Content-Type": HAL_CONTENT_TYPE}
-    )
 
 
 @web.middleware
@@ -86,196 +49,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return server_error().response()
 
 
-# --- collections: one handler serves the REST page and the SSE stream ---------------------------
-
-
-def _page_url(base: str, request: web.Request, cursor: str, order: str, limit: int) -> str:
-    params = [(k, v) for k, v in request.query.items() if k not in ("cursor", "order", "limit")]
-    params += [("cursor", cursor), ("order", order), ("limit", str(limit))]
-    return f"{base}{request.path}?{render.encode_query(params)}"
-
-
-async def respond(request: web.Request, collection: Collection) -> web.StreamResponse:
-    net = request.app[NET]
-    params = parse_page(request, net.latest_ledger, net.elder_ledger, collection.pair_cursor)
-    base = base_url(request)
-    if wants_stream(request):
-        return await StreamLoop(request, collection, params, stream_context(request, base)).run()
-    if collection.precheck is not None:
-        collection.precheck()
-    records = collection.fetch(params, base)
-    inverted = "asc" if params.descending else "desc"
-    first = records[0][0] if records else params.cursor_text
-    last = records[-1][0] if records else params.cursor_text
-    body = render.page(
-        _page_url(base, request, params.cursor_text, params.order, params.limit),
-        _page_url(base, request, last, params.order, params.limit),
-        _page_url(base, request, first, inverted, params.limit),
-        [record for _, record in records],
-    )
-    response = hal_response(body)
-    response.headers["Latest-Ledger"] = str(net.latest_ledger)
-    return response
-
-
-def stream_context(request: web.Request, base: str) -> StreamContext:
-    net = request.app[NET]
-    stopping = request.app[STOPPING]
-    settings = request.app[SETTINGS]
-
-    async def wait_for_change(marker: asyncio.Event, seconds: float) -> bool:
-        if stopping.is_set() or net.stopping:
-            return False
-        waiters = [asyncio.ensure_future(marker.wait()), asyncio.ensure_future(stopping.wait())]
-        try:
-            done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-        return bool(done) and not stopping.is_set() and not net.stopping
-
-    return StreamContext(
-        base=base,
-        connection_timeout=settings.connection_timeout,
-        change_marker=net.changed,
-        wait_for_change=wait_for_change,
-    )
-
-
-def collection_route(factory: Callable[[DevNet, web.Request], Collection]) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await respond(request, factory(request.app[NET], request))
-
-    return handler
-
-
-def _account(request: web.Request) -> str:
-    return request.match_info["account_id"]
-
-
-# --- single resources ----------------------------------------------------------------------------
-
-
-async def root(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    latest = net.latest_ledger_record
-    body = render.root(
-        base_url(request),
-        horizon_version=HORIZON_VERSION,
-        core_version=CORE_VERSION,
-        latest=latest.sequence,
-        latest_closed_at=latest.closed_at,
-        elder=net.elder_ledger,
-        passphrase=net.passphrase,
-        protocol_version=PROTOCOL_VERSION,
-    )
-    return hal_response(body)
-
-
-async def account(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    account_id = _account(request)
-    endpoints.check_account_id(account_id)
-    entry = net.account(account_id)
-    if entry is None:
-        raise not_found()
-    modified = net.history.ledger(entry.last_modified_ledger)
-    return hal_response(
-        render.account(base_url(request), entry, None if modified is None else modified.closed_at)
-    )
-
-
-async def ledger(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    return hal_response(
-        render.ledger(base_url(request), endpoints.lookup_ledger(net, request.match_info["ledger_id"]))
-    )
-
-
-async def transaction(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    tx = endpoints.lookup_transaction(net, request.match_info["tx_id"])
-    return hal_response(render.transaction(base_url(request), tx))
-
-
-async def operation(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    op = endpoints.lookup_operation(net, request.match_info["op_id"])
-    join = request.query.get("join", "")
-    if join not in ("", "transactions"):
-        raise bad_request("join", "Accepted values: transactions")
-    return hal_response(render.operation(base_url(request), op, join == "transactions"))
-
-
-# --- submission and friendbot --------------------------------------------------------------------
-
-
-async def _settle(
-    request: web.Request, future: asyncio.Future[SubmitOutcome], envelope_xdr: str, tx_hash: str
-) -> web.StreamResponse:
-    settings = request.app[SETTINGS]
-    try:
-        outcome = await asyncio.wait_for(asyncio.shield(future), settings.submission_timeout)
-    except TimeoutError:
-        raise submission_timeout(tx_hash, envelope_xdr) from None
-    except asyncio.CancelledError:
-        if future.cancelled():
-            raise service_unavailable() from None  # dropped by a network reset
-        raise
-    if outcome.record is not None and outcome.record.successful:
-        return hal_response(render.transaction(base_url(request), outcome.record))
-    raise transaction_failed(envelope_xdr, outcome.result_xdr, outcome.result_codes)
-
-
-async def submit_transaction(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    content_type = request.content_type
-    if request.can_read_body and content_type not in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        raise unsupported_media_type()
-    form = await request.post()
-    raw = form.get("tx", "")
-    envelope_xdr = raw if isinstance(raw, str) else ""
-    try:
-        future = net.enqueue_envelope(envelope_xdr)
-    except UnsupportedEnvelope:
-        result_xdr = transaction_result(0, stellar_xdr.TransactionResultCode.txNOT_SUPPORTED).to_xdr()
-        raise transaction_failed(envelope_xdr, result_xdr, {"transaction": "tx_not_supported"}) from None
-    except MalformedEnvelope:
-        raise transaction_malformed(envelope_xdr) from None
-    tx_hash = net.parse(envelope_xdr).hash_hex
-    return await _settle(request, future, envelope_xdr, tx_hash)
-
-
-async def friendbot(request: web.Request) -> web.StreamResponse:
-    net = request.app[NET]
-    address = request.query.get("addr", "")
-    if not address and request.method == "POST":
-        form = await request.post()
-        value = form.get("addr", "")
-        address = value if isinstance(value, str) else ""
-    try:
-        future = net.enqueue_friendbot(address)
-    except AlreadyFunded:
-        raise bad_request(detail="account already funded to starting balance") from None
-    except ValueError:
-        raise bad_request("addr", "invalid address") from None
-    outcome = await asyncio.wait_for(asyncio.shield(future), request.app[SETTINGS].submission_timeout)
-    if outcome.record is None or not outcome.record.successful:
-        raise transaction_failed(outcome.envelope_xdr, outcome.result_xdr, outcome.result_codes)
-    return hal_response(render.transaction(base_url(request), outcome.record))
-
-
-# --- application ---------------------------------------------------------------------------------
-
-
 def create_app(
     net: DevNet, *, connection_timeout: float = 55.0, submission_timeout: float = 30.0
 ) -> web.Application:
     """A Horizon-compatible aiohttp application serving `net` (the ledger timer is not started here)."""
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application(middlewares=[problem_middleware, guard_middleware])
     app[NET] = net
     app[SETTINGS] = Settings(connection_timeout=connection_timeout, submission_timeout=submission_timeout)
     app[STOPPING] = asyncio.Event()
@@ -291,63 +69,15 @@ def create_app(
     r = app.router
     r.add_get("/", root)
     r.add_get("/accounts/{account_id}", account)
-    r.add_get(
-        "/accounts/{account_id}/payments",
-        collection_route(lambda n, q: endpoints.account_payments(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/operations",
-        collection_route(lambda n, q: endpoints.account_operations(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/transactions",
-        collection_route(lambda n, q: endpoints.account_transactions(n, _account(q))),
-    )
-    r.add_get(
-        "/accounts/{account_id}/effects",
-        collection_route(lambda n, q: endpoints.account_effects(n, _account(q))),
-    )
-    r.add_get("/payments", collection_route(lambda n, q: endpoints.payments(n)))
-    r.add_get("/operations", collection_route(lambda n, q: endpoints.operations(n)))
-    r.add_get("/transactions", collection_route(lambda n, q: endpoints.transactions(n)))
-    r.add_get("/effects", collection_route(lambda n, q: endpoints.effects(n)))
-    r.add_get("/ledgers", collection_route(lambda n, q: endpoints.ledgers(n)))
     r.add_get("/ledgers/{ledger_id}", ledger)
-    r.add_get(
-        "/ledgers/{ledger_id}/payments",
-        collection_route(lambda n, q: endpoints.ledger_payments(n, q.match_info["ledger_id"])),
-    )
-    r.add_get(
-        "/ledgers/{ledger_id}/operations",
-        collection_route(lambda n, q: endpoints.ledger_operations(n, q.match_info["ledger_id"])),
-    )
-    r.add_get(
-        "/ledgers/{ledger_id}/transactions",
-        collection_route(lambda n, q: endpoints.ledger_transactions(n, q.match_info["ledger_id"])),
-    )
     r.add_post("/transactions", submit_transaction)
     r.add_get("/transactions/{tx_id}", transaction)
-    r.add_get(
-        "/transactions/{tx_id}/payments",
-        collection_route(lambda n, q: endpoints.transaction_payments(n, q.match_info["tx_id"])),
-    )
-    r.add_get(
-        "/transactions/{tx_id}/operations",
-        collection_route(lambda n, q: endpoints.transaction_operations(n, q.match_info["tx_id"])),
-    )
-    r.add_get(
-        "/transactions/{tx_id}/effects",
-        collection_route(lambda n, q: endpoints.transaction_effects(n, q.match_info["tx_id"])),
-    )
     r.add_get("/operations/{op_id}", operation)
-    r.add_get(
-        "/operations/{op_id}/effects",
-        collection_route(lambda n, q: endpoints.operation_effects(n, q.match_info["op_id"])),
-    )
     r.add_get("/friendbot", friendbot)
     r.add_post("/friendbot", friendbot)
-    controls.add_routes(app, net)
+    for path, function, key in COLLECTIONS:
+        # Named so the guard middleware can tell streamable routes apart.
+        name = STREAMABLE_PREFIX + ".".join(re.findall(r"[a-z_]+", path))
+        r.add_get(path, collection_handler(function, key), name=name)
+    controls.add_routes(app)
     return app
-
-
-__all__ = ["MuxedRef", "create_app"]

@@ -306,6 +306,22 @@ class DevnetClient:
             body["source"] = source
         return dict(await self.control("POST", "contract_transfer", body))
 
+    async def add_fault(self, kind: str, **options: Any) -> dict[str, Any]:
+        """Add a fault (see devnet.faults); returns it with its id."""
+        return dict(await self.control("POST", "faults", {"kind": kind, **options}))
+
+    async def clear_faults(self) -> None:
+        await self.control("DELETE", "faults")
+
+    async def set_rate_limit(self, per_hour: int = 3600, burst: int = 100) -> None:
+        await self.control("POST", "rate_limit", {"per_hour": per_hour, "burst": burst})
+
+    async def disable_rate_limit(self) -> None:
+        await self.control("POST", "rate_limit", {"enabled": False})
+
+    async def request_counts(self) -> dict[str, dict[str, int]]:
+        return dict(await self.control("GET", "requests"))
+
     async def set_rate(self, send_asset: Asset, dest_asset: Asset, numerator: int, denominator: int) -> None:
         body = {
             "send_asset": _asset_text(send_asset),

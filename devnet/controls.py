@@ -12,11 +12,11 @@ from aiohttp import web
 from stellar_sdk import HashMemo, IdMemo, Memo, ReturnHashMemo, TextMemo
 
 from . import assets
+from .faults import Fault
 from .network import DevNet
 from .problems import bad_request
 from .toid import toid
-
-NET = web.AppKey("devnet_controls_net", DevNet)
+from .webctx import NET
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -52,6 +52,9 @@ def state_snapshot(net: DevNet) -> dict[str, Any]:
             {"send_asset": s.canonical(), "dest_asset": d.canonical(), "numerator": n, "denominator": m}
             for s, d, n, m in net.rates.items()
         ],
+        "rate_limit": None if net.rate_limiter is None else net.rate_limiter.describe(),
+        "faults": [f.as_dict() for f in net.faults.active()],
+        "request_counts": net.request_counts.snapshot(),
     }
 
 
@@ -138,8 +141,59 @@ async def contract_transfer(request: web.Request) -> web.StreamResponse:
     )
 
 
-def add_routes(app: web.Application, net: DevNet) -> None:
-    app[NET] = net
+FAULT_FIELDS = frozenset(Fault.__dataclass_fields__) - {"id", "fired", "created_at"}
+
+
+async def list_faults(request: web.Request) -> web.StreamResponse:
+    return _json([f.as_dict() for f in request.app[NET].faults.active()])
+
+
+async def add_fault(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    unknown = set(body) - FAULT_FIELDS
+    if unknown:
+        raise bad_request(detail=f"unknown fault fields: {sorted(unknown)}")
+    try:
+        fault = request.app[NET].faults.add(Fault(**body))
+    except (TypeError, ValueError) as exc:
+        raise bad_request(detail=f"invalid fault: {exc}") from None
+    return _json(fault.as_dict(), status=201)
+
+
+async def clear_faults(request: web.Request) -> web.StreamResponse:
+    request.app[NET].faults.clear()
+    return _json([])
+
+
+async def remove_fault(request: web.Request) -> web.StreamResponse:
+    fault_id = request.match_info["fault_id"]
+    if not fault_id.isdigit() or not request.app[NET].faults.remove(int(fault_id)):
+        raise bad_request("fault_id", "no such fault")
+    return _json({"removed": int(fault_id)})
+
+
+async def rate_limit(request: web.Request) -> web.StreamResponse:
+    net = request.app[NET]
+    if request.method == "POST":
+        body = await _body(request)
+        if body.get("enabled") is False:
+            net.disable_rate_limit()
+        else:
+            try:
+                net.set_rate_limit(int(body.get("per_hour", 3600)), int(body.get("burst", 100)))
+            except (TypeError, ValueError) as exc:
+                raise bad_request(detail=f"invalid rate limit: {exc}") from None
+    return _json(None if net.rate_limiter is None else net.rate_limiter.describe())
+
+
+async def requests(request: web.Request) -> web.StreamResponse:
+    net = request.app[NET]
+    if request.method == "DELETE":
+        net.request_counts.reset()
+    return _json(net.request_counts.snapshot())
+
+
+def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/_devnet/close_ledger", close_ledger)
     r.add_post("/_devnet/clock", clock)
@@ -147,3 +201,11 @@ def add_routes(app: web.Application, net: DevNet) -> None:
     r.add_post("/_devnet/reset", reset)
     r.add_post("/_devnet/rates", rates)
     r.add_post("/_devnet/contract_transfer", contract_transfer)
+    r.add_get("/_devnet/faults", list_faults)
+    r.add_post("/_devnet/faults", add_fault)
+    r.add_delete("/_devnet/faults", clear_faults)
+    r.add_delete("/_devnet/faults/{fault_id}", remove_fault)
+    r.add_get("/_devnet/rate_limit", rate_limit)
+    r.add_post("/_devnet/rate_limit", rate_limit)
+    r.add_get("/_devnet/requests", requests)
+    r.add_delete("/_devnet/requests", requests)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -18,17 +17,19 @@ from .amounts import format_amount, parse_amount
 from .assets import AssetKey
 from .contract import ContractTransfer, apply_transfer
 from .contract import check as check_transfer
-from .history import EffectRecord, History, LedgerRecord, OperationRecord, TransactionRecord
-from .ledgerheader import MAX_TX_SET_SIZE, PROTOCOL_VERSION, build_header
+from .counters import RequestCounts
+from .faults import Fault, FaultRegistry
+from .history import History, LedgerRecord, TransactionRecord
+from .ledger import ApplyFn, Ledger
+from .ratelimit import RateLimiter
 from .rates import RateTable
 from .results import TX_CODES
-from .state import BASE_FEE, BASE_RESERVE, TOTAL_COINS, AccountEntry
+from .state import BASE_FEE, AccountEntry
 from .txapply import AppliedTransaction, Rejection, apply_transaction, fee_for, validate_submission
 from .txparse import ParsedTransaction, parse_envelope
 
 DEFAULT_PASSPHRASE = "paywatch devnet ; 2026"  # noqa: S105 - a network name, not a secret
 FRIENDBOT_STARTING_BALANCE = 10_000 * 10_000_000
-FRIENDBOT_RESERVE = 10_000_000_000 * 10_000_000  # what friendbot itself holds at genesis
 
 
 class AlreadyFunded(Exception):
@@ -72,9 +73,6 @@ class SubmitOutcome:
         return {"transaction": "tx_failed", "operations": list(self.record.op_codes)}
 
 
-ApplyFn = Callable[[dict[str, AccountEntry], int, int, int], "AppliedTransaction | Rejection"]
-
-
 @dataclass
 class _Queued:
     apply: ApplyFn
@@ -104,11 +102,13 @@ class DevNet:
         self.root_keypair = Keypair.from_raw_ed25519_seed(seed)
         self.friendbot_keypair = Keypair.from_raw_ed25519_seed(hashlib.sha256(b"friendbot:" + seed).digest())
         self.rates = RateTable()
+        self.faults = FaultRegistry()
+        self.request_counts = RequestCounts()
+        self.rate_limiter: RateLimiter | None = None  # Horizon's per-IP budget, off unless configured
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._queued = asyncio.Event()
-        self._closed = asyncio.Event()
         self.close_count = 0
         self._last_close_time = 0
         self._queue: list[_Queued] = []
@@ -117,21 +117,32 @@ class DevNet:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start closing ledgers every `ledger_interval` seconds."""
-        if self._timer is None or self._timer.done():
-            self._closed.clear()
-            self._timer = asyncio.create_task(self._run_timer(), name="devnet-ledger-timer")
+    def start(self) -> asyncio.Future[None]:
+        """Start closing ledgers every `ledger_interval` seconds (needs a running event loop).
 
-    async def stop(self) -> None:
-        """Stop the ledger timer and wake every waiter (streams end, submissions get 503)."""
-        self._closed.set()
-        self._notify()
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+        Takes effect at once; the returned future is already done, so `await net.start()` works too.
+        """
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.get_running_loop().create_task(
+                self._run_timer(), name="devnet-ledger-timer"
+            )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def stop(self) -> asyncio.Future[None]:
+        """Stop the ledger timer (ledgers then close only on `close_ledger()`; streams stay open).
+
+        Takes effect at once; await the returned future to also wait for the timer task to finish.
+        """
+        timer, self._timer = self._timer, None
+        loop = asyncio.get_running_loop()
+        if timer is None or timer.done():
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            return done
+        timer.cancel()
+        return loop.create_task(_absorb_cancel(timer))
 
     async def __aenter__(self) -> DevNet:
         await self.start()
@@ -146,10 +157,6 @@ class DevNet:
     def running(self) -> bool:
         """Is the ledger timer running?"""
         return self._timer is not None and not self._timer.done()
-
-    @property
-    def stopping(self) -> bool:
-        return self._closed.is_set()
 
     async def _run_timer(self) -> None:
         while True:
@@ -205,106 +212,38 @@ class DevNet:
             return self._close()
 
     def _close(self) -> int:
-        previous = self.history.ledgers[-1]
-        sequence = previous.sequence + 1
         close_time = self.network_time()
         queued, self._queue = self._queue, []
         # Submitted envelopes first: their sequence numbers were validated against the current
         # state, so control-injected transactions (which take the next free number) must not jump
         # ahead of them.
         queued.sort(key=lambda item: item.custom)
-        transactions: list[TransactionRecord] = []
-        operations: list[OperationRecord] = []
-        effects: list[EffectRecord] = []
-        settled: list[tuple[_Queued, SubmitOutcome]] = []
-        fees = 0
-        for item in queued:
-            applied = item.apply(self.accounts, sequence, len(transactions) + 1, close_time)
-            if isinstance(applied, Rejection):
-                settled.append((item, SubmitOutcome(item.hash, item.envelope_xdr, rejection=applied)))
-                continue
-            applied.record.op_codes = [r.code for r in applied.op_results]
-            transactions.append(applied.record)
-            operations.extend(applied.operations)
-            effects.extend(applied.effects)
-            fees += applied.fee
-            done = applied.record
-            settled.append((item, SubmitOutcome(done.hash, done.envelope_xdr, record=done)))
-        self.fee_pool += fees
-        successful = [tx for tx in transactions if tx.successful]
-        header_xdr, ledger_hash = build_header(
-            sequence,
-            bytes.fromhex(previous.hash),
-            close_time,
-            [bytes.fromhex(tx.hash) for tx in transactions],
-            [tx.result_xdr for tx in transactions],
-            TOTAL_COINS,
-            self.fee_pool,
-            BASE_FEE,
-            BASE_RESERVE,
-        )
-        record = LedgerRecord(
-            sequence=sequence,
-            hash=ledger_hash.hex(),
-            prev_hash=previous.hash,
-            closed_at=close_time,
-            successful_transaction_count=len(successful),
-            failed_transaction_count=len(transactions) - len(successful),
-            operation_count=sum(tx.operation_count for tx in successful),
-            tx_set_operation_count=sum(tx.operation_count for tx in transactions),
-            total_coins=TOTAL_COINS,
-            fee_pool=self.fee_pool,
-            base_fee=BASE_FEE,
-            base_reserve=BASE_RESERVE,
-            max_tx_set_size=MAX_TX_SET_SIZE,
-            protocol_version=PROTOCOL_VERSION,
-            header_xdr=header_xdr,
-        )
-        self.history.add_ledger(record, transactions, operations, effects)
+        outcomes = self.ledger.close([item.apply for item in queued], close_time)
         self._last_close_time = close_time
-        for item, outcome in settled:
+        for item, applied in zip(queued, outcomes, strict=True):
+            if isinstance(applied, Rejection):
+                outcome = SubmitOutcome(item.hash, item.envelope_xdr, rejection=applied)
+            else:
+                outcome = SubmitOutcome(
+                    applied.record.hash, applied.record.envelope_xdr, record=applied.record
+                )
             if not item.future.done():
                 item.future.set_result(outcome)
         self._notify()
-        return sequence
+        return self.latest_ledger
 
     def _genesis(self) -> None:
-        """Ledger 1: root holds the coins, friendbot is pre-funded from them (no history rows)."""
         now = max(self._last_close_time, int(time.time() + self._clock_offset))
-        root = self.root_keypair.public_key
-        friendbot = self.friendbot_keypair.public_key
-        self.accounts: dict[str, AccountEntry] = {
-            root: AccountEntry(root, TOTAL_COINS - FRIENDBOT_RESERVE, 0, 1),
-            friendbot: AccountEntry(friendbot, FRIENDBOT_RESERVE, 1 << 32, 1),
-        }
-        self.fee_pool = 0
-        self.history = History()
-        header_xdr, ledger_hash = build_header(
-            1, bytes(32), now, [], [], TOTAL_COINS, 0, BASE_FEE, BASE_RESERVE
-        )
-        self.history.add_ledger(
-            LedgerRecord(
-                sequence=1,
-                hash=ledger_hash.hex(),
-                prev_hash="",
-                closed_at=now,
-                successful_transaction_count=0,
-                failed_transaction_count=0,
-                operation_count=0,
-                tx_set_operation_count=0,
-                total_coins=TOTAL_COINS,
-                fee_pool=0,
-                base_fee=BASE_FEE,
-                base_reserve=BASE_RESERVE,
-                max_tx_set_size=MAX_TX_SET_SIZE,
-                protocol_version=PROTOCOL_VERSION,
-                header_xdr=header_xdr,
-            ),
-            [],
-            [],
-            [],
-        )
+        self.ledger = Ledger(self.root_keypair.public_key, self.friendbot_keypair.public_key, now)
         self._last_close_time = now
+
+    @property
+    def accounts(self) -> dict[str, AccountEntry]:
+        return self.ledger.accounts
+
+    @property
+    def history(self) -> History:
+        return self.ledger.history
 
     async def reset(self) -> None:
         """Wipe history and state back to ledger 1, like a testnet reset (queued transactions are dropped)."""
@@ -343,6 +282,19 @@ class DevNet:
     ) -> None:
         """Path payments convert `send_asset` to `dest_asset` at numerator/denominator (see devnet.rates)."""
         self.rates.set(_asset_key(send_asset), _asset_key(dest_asset), numerator, denominator)
+
+    # --- test controls: faults and Horizon's request budget ------------------------------------
+
+    def add_fault(self, kind: str, **options: Any) -> Fault:
+        """Add a fault (see devnet.faults for kinds and options); returns it (with its id)."""
+        return self.faults.add(Fault(kind, **options))
+
+    def set_rate_limit(self, per_hour: int = 3600, burst: int = 100) -> None:
+        """Enforce Horizon's per-IP budget (GCRA) on REST requests and stream iterations."""
+        self.rate_limiter = RateLimiter(per_hour, burst)
+
+    def disable_rate_limit(self) -> None:
+        self.rate_limiter = None
 
     # --- submission --------------------------------------------------------------------------
 
@@ -494,6 +446,11 @@ class DevNet:
 
     def parse(self, envelope_xdr: str) -> ParsedTransaction:
         return parse_envelope(envelope_xdr, self.passphrase)
+
+
+async def _absorb_cancel(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _asset_key(asset: Asset | AssetKey | str | None) -> AssetKey:

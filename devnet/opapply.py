@@ -247,7 +247,9 @@ def _apply_create_account(ctx: OpContext, op: stellar_xdr.CreateAccountOp) -> Ap
         EffectSpec(MuxedRef(destination), "account_created", {"starting_balance": format_amount(amount)}),
         EffectSpec(ctx.source, "account_debited", amount_details(assets.NATIVE, amount)),
         EffectSpec(
-            MuxedRef(destination), "signer_created", {"weight": 1, "public_key": destination, "key": ""}
+            MuxedRef(destination),
+            "signer_created",
+            {"weight": 1, "public_key": destination, "key": destination},
         ),
     ]
     return Applied(_create_account(Code.CREATE_ACCOUNT_SUCCESS), effects)

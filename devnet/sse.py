@@ -92,6 +92,7 @@ class StreamContext:
     connection_timeout: float
     change_marker: Callable[[], asyncio.Event]  # taken before each query so no close is missed
     wait_for_change: Callable[[asyncio.Event, float], Awaitable[bool]]  # False on timeout or shutdown
+    wait_stopped: Callable[[], Awaitable[None]]  # returns when the server shuts down
     # Run before each iteration's query (Horizon's per-iteration rate limit); may raise a Problem.
     gate: Callable[[], None] | None = None
 

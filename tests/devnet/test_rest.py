@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from stellar_sdk import Keypair
+from stellar_sdk import Asset, Keypair, Payment
 
-from devnet import DevNet
+from devnet import DevNet, render
 from devnet.client import DevnetClient
 
 Funded = Callable[[], Awaitable[Keypair]]
@@ -191,3 +191,39 @@ async def test_unsupported_content_type_on_submit(horizon: str, session: aiohttp
         assert response.status == 415
         body = await response.json(content_type=None)
         assert body["type"].endswith("/unsupported_media_type")
+
+
+async def test_resubmission_returns_the_same_answer(
+    client: DevnetClient, net: DevNet, funded: Funded
+) -> None:
+    a, b = await funded(), await funded()
+    ok = await client.build(a, [Payment(b.public_key, Asset.native(), "1")])
+    first = await client.submit(ok)
+    again = await client.submit(ok)
+    assert (again.status, again.hash, again.ledger) == (200, first.hash, first.ledger)
+    failing = await client.build(a, [Payment(b.public_key, Asset.native(), "99999")])
+    failed = await client.submit(failing)
+    repeated = await client.submit(failing)
+    assert (
+        failed.result_codes
+        == repeated.result_codes
+        == {"transaction": "tx_failed", "operations": ["op_underfunded"]}
+    )
+    assert repeated.ledger == failed.ledger
+    assert net.balance(b.public_key) == 10_001 * 10_000_000
+
+
+async def test_ledger_payments_and_http_controls(client: DevnetClient, net: DevNet, funded: Funded) -> None:
+    a, b = await funded(), await funded()
+    result = await client.pay(a, b.public_key, "2")
+    page = await client.get_json(f"/ledgers/{result.ledger}/payments")
+    assert [r["transaction_hash"] for r in page["_embedded"]["records"]] == [result.hash]
+    await client.set_clock_offset(86_400)
+    sequence = await client.close_ledger()
+    state = await client.state()
+    assert state["latest_ledger"] >= sequence
+    assert state["clock_offset_seconds"] == 86_400
+    assert state["network_time"] >= int(time.time()) + 86_390
+    closed = await client.get_json(f"/ledgers/{sequence}")
+    # RFC 3339 in one fixed format compares correctly as text.
+    assert closed["closed_at"] >= render.rfc3339(int(time.time()) + 86_390)

@@ -139,3 +139,17 @@ async def test_submission_waits_for_manual_close(net: DevNet, manual: str) -> No
         sequence = await net.close_ledger()
         record = await task
         assert record["ledger"] == sequence
+
+
+async def test_streams_keep_working_after_the_timer_stops(
+    net: DevNet, horizon: str, session: aiohttp.ClientSession
+) -> None:
+    await net.stop()  # from here on ledgers close only when asked
+    async with session.get(
+        f"{horizon}/ledgers", params={"cursor": "now", "limit": "1"}, headers=SSE
+    ) as response:
+        assert await read_event(response) == HELLO
+        sequence = await net.close_ledger()
+        event = await read_event(response)
+        assert json.loads(event.split(b"data: ", 1)[1])["sequence"] == sequence
+        assert await response.read() == BYEBYE
