@@ -278,3 +278,28 @@ async def test_watcher_killed_while_payments_land_confirms_each_once(shop: Shop,
         async with shop.db.read() as conn:
             events = [e.type for e in await event_store.for_payment(conn, p["id"])]
         assert events == ["payment.initiated", "payment.funds_received", "payment.confirmed"], events
+
+
+async def test_a_stream_that_repeats_records_counts_each_once(shop: Shop) -> None:
+    created = await initiate(shop.api, shop.key, order_id="dup-1", amount="9", currency="XLM")
+    memo = IdMemo(int(created["memo"]))
+    # Every record is sent twice, on every connection to the merchant's stream.
+    shop.network.net.add_fault(
+        "repeat", repeat="duplicate", path_prefix=f"/accounts/{shop.merchant.public_key}"
+    )
+    async with running_watcher(shop.settings, shop.db) as watcher:
+        await shop.client.pay(shop.buyer, shop.merchant.public_key, "4", memo=memo)
+        await shop.client.pay(shop.buyer, shop.merchant.public_key, "5", memo=memo)
+        row = await wait_status(shop.db, created["id"], "confirmed")
+        (reader,) = watcher.readers.values()
+        assert reader.state.repeats >= 2  # the duplicates did arrive, and were dropped
+    assert row.amount_received == 90_000_000
+    assert len(await receipts_of(shop.db, created["id"])) == 2
+    async with shop.db.read() as conn:
+        events = [e.type for e in await event_store.for_payment(conn, created["id"])]
+    assert events == [
+        "payment.initiated",
+        "payment.funds_received",
+        "payment.funds_received",
+        "payment.confirmed",
+    ]

@@ -45,6 +45,7 @@ class StreamState:
     connects: int = 0
     errors: int = 0
     records: int = 0
+    repeats: int = 0  # records dropped because their paging token was not after the cursor
 
 
 @dataclass
@@ -122,7 +123,8 @@ class StreamReader:
             if event.id is None or not event.id.isdigit():
                 continue  # not a record: nothing to place in the stream's order
             if int(event.id) <= int(self.cursor):
-                continue  # a repeated record: already handed over
+                self.state.repeats += 1  # a repeated record: already handed over
+                continue
             await self.queue.put(StreamRecord(self.key, event.id, event.data))
             self.cursor = event.id
             self.state.records += 1
