@@ -97,10 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     db = open_database(settings)
     url = f"http://{settings.api.host}:{settings.api.port}"
     print(f"paywatch: API on {url}  (watcher following {settings.network.horizon_urls[0]})")
-    print("paywatch: try:")
+    print("paywatch: try it with the API key `paywatch init` printed, in $KEY:")
+    body = '{"order_id": "42", "amount": "25", "currency": "XLM"}'
     print(
-        f"  curl -s -X POST {url}/payments/initiate -H 'Authorization: Bearer $PAYWATCH_KEY' "
-        '-H \'Content-Type: application/json\' -d \'{"order_id": "42", "amount": "25", "currency": "XLM"}\''
+        f'  curl -s -X POST {url}/payments/initiate -H "Authorization: Bearer $KEY" '
+        f"-H 'Content-Type: application/json' -d '{body}'"
     )
     sys.stdout.flush()
 
