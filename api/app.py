@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import aiohttp
 import structlog
@@ -21,6 +22,7 @@ from api.openapi import build_openapi
 from api.routes import ROUTES
 from paywatch import __version__
 from shared.apply import context_from_settings
+from shared.clock import utcnow
 from shared.config import Settings
 from shared.stellar.horizon import HorizonClient
 from shared.store.engine import Database
@@ -30,13 +32,14 @@ log = structlog.get_logger("paywatch.api")
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings, db: Database) -> web.Application:
+def create_app(settings: Settings, db: Database, *, now: Callable[[], datetime] = utcnow) -> web.Application:
+    """The API application. `now` is the wall clock used for new payments (tests shift it)."""
     app = web.Application(
         middlewares=[request_id_middleware, problem_middleware], client_max_size=MAX_BODY_BYTES
     )
     app[SETTINGS] = settings
     app[DATABASE] = db
-    app[APPLY_CONTEXT] = context_from_settings(settings)
+    app[APPLY_CONTEXT] = context_from_settings(settings, now)
     app[OPENAPI] = build_openapi(ROUTES.specs, version=__version__)
     ROUTES.install(app)
     app.cleanup_ctx.append(_horizon_client)

@@ -171,6 +171,7 @@ class WatcherSettings(_Section):
     backfill_margin_seconds: int = Field(300, ge=0)
     reconnect_max_seconds: float = Field(60, gt=0)
     expiry_check_seconds: float = Field(5, gt=0, le=300)
+    not_found_retry_seconds: float = Field(30, gt=0, le=3600)
 
 
 class ApiSettings(_Section):

@@ -8,18 +8,25 @@ template migrated once per session.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from aiohttp.test_utils import TestClient
+from stellar_sdk import Asset, Keypair
 
+from api.app import create_app
+from devnet.client import DevnetClient
 from shared.config import AccountSettings, AssetSettings, Settings
 from shared.store.engine import Database
 from shared.store.migrate import upgrade
+from tests.support import Network, devnet_network, running_watcher
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "horizon-fixtures"
@@ -124,6 +131,7 @@ def make_settings(
             "heartbeat_seconds": 0.5,
             "backfill_margin_seconds": 0,
             "expiry_check_seconds": 0.1,
+            "not_found_retry_seconds": 0.2,
         },
     }
     for section, overrides in sections.items():
@@ -141,3 +149,59 @@ async def new_api_key(db: Database, scopes: tuple[str, ...] = ("admin",)) -> str
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+# --- end to end: a devnet on loopback, a merchant, a buyer with USDC, the API -------------------
+
+
+@dataclass
+class Shop:
+    network: Network
+    db: Database
+    db_url: str
+    merchant: Keypair
+    buyer: Keypair
+    issuer: Keypair
+    api: TestClient[Any, Any]
+    key: str
+    settings: Settings
+
+    @property
+    def client(self) -> DevnetClient:
+        return self.network.client
+
+    @property
+    def usdc(self) -> Asset:
+        return Asset("USDC", self.issuer.public_key)
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+async def network() -> AsyncIterator[Network]:
+    async with devnet_network() as net:
+        yield net
+
+
+@pytest.fixture
+async def shop(network: Network, db: Database, db_url: str, aiohttp_client: Any) -> Shop:
+    merchant, buyer, issuer = await asyncio.gather(network.funded(), network.funded(), network.funded())
+    usdc = Asset("USDC", issuer.public_key)
+    await network.client.trust(merchant, usdc)
+    await network.client.issue(issuer, buyer, usdc, "100000")
+    settings = make_settings(
+        db_url,
+        [merchant.public_key],
+        horizon_url=network.url,
+        passphrase=network.net.passphrase,
+        usdc_issuer=issuer.public_key,
+    )
+    api = await aiohttp_client(create_app(settings, db))
+    return Shop(network, db, db_url, merchant, buyer, issuer, api, await new_api_key(db), settings)
+
+
+@pytest.fixture
+async def watching(shop: Shop) -> AsyncIterator[Shop]:
+    async with running_watcher(shop.settings, shop.db):
+        yield shop

@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from stellar_sdk import Asset, IdMemo, Keypair, MuxedAccount, TextMemo
+from stellar_sdk import Asset, IdMemo, MuxedAccount, TextMemo
 
 from api.app import create_app
 from shared.domain.references import memo_text_for
 from shared.store import events as event_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
-from shared.store.engine import Database
-from tests.conftest import make_settings, new_api_key
 from tests.support import (
-    Network,
     WatcherProcess,
     all_receipts,
     config_toml,
-    devnet_network,
     eventually,
     initiate,
     payment,
@@ -38,51 +31,6 @@ from tests.support import (
     wait_receipt,
     wait_status,
 )
-
-
-@dataclass
-class Shop:
-    network: Network
-    db: Database
-    db_url: str
-    merchant: Keypair
-    buyer: Keypair
-    issuer: Keypair
-    api: TestClient[Any, Any]
-    key: str
-    settings: Any
-
-    @property
-    def client(self) -> Any:
-        return self.network.client
-
-
-@pytest.fixture
-async def network() -> AsyncIterator[Network]:
-    async with devnet_network() as net:
-        yield net
-
-
-@pytest.fixture
-async def shop(network: Network, db: Database, db_url: str, aiohttp_client: Any) -> Shop:
-    merchant, buyer, issuer = await asyncio.gather(network.funded(), network.funded(), network.funded())
-    await network.client.trust(merchant, usdc(issuer))
-    await network.client.issue(issuer, buyer, usdc(issuer), "1000")
-    settings = make_settings(
-        db_url,
-        [merchant.public_key],
-        horizon_url=network.url,
-        passphrase=network.net.passphrase,
-        usdc_issuer=issuer.public_key,
-    )
-    api = await aiohttp_client(create_app(settings, db))
-    return Shop(network, db, db_url, merchant, buyer, issuer, api, await new_api_key(db), settings)
-
-
-@pytest.fixture
-async def watching(shop: Shop) -> AsyncIterator[Shop]:
-    async with running_watcher(shop.settings, shop.db):
-        yield shop
 
 
 async def test_memo_payment_is_confirmed_with_its_receipt(watching: Shop) -> None:

@@ -180,6 +180,7 @@ class Watcher:
             cursor=cursor,
             silence_timeout=self.settings.watcher.stream_silence_seconds,
             reconnect_cap=self.settings.watcher.reconnect_max_seconds,
+            not_found_retry=self.settings.watcher.not_found_retry_seconds,
         )
         self.readers[key] = reader
         self._opening.discard(key)

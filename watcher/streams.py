@@ -24,8 +24,6 @@ from watcher.backoff import Backoff
 
 log = structlog.get_logger("paywatch.watcher.stream")
 
-NOT_FOUND_RETRY_SECONDS = 30.0  # an account with no history yet: look again later, quietly
-
 
 @dataclass(frozen=True, slots=True)
 class StreamRecord:
@@ -57,6 +55,7 @@ class StreamReader:
     cursor: str
     silence_timeout: float
     reconnect_cap: float = 60.0
+    not_found_retry: float = 30.0  # an account with no history yet: look again later, quietly
     state: StreamState = field(init=False)
     backoff: Backoff = field(init=False)
 
@@ -80,7 +79,7 @@ class StreamReader:
             except NotFound:
                 self._down("account has no history on Horizon yet", log_it=not not_found_logged)
                 not_found_logged = True
-                delay = NOT_FOUND_RETRY_SECONDS
+                delay = self.not_found_retry
             except RateLimited as exc:
                 self._down("rate limited by Horizon (429)")
                 delay = max(exc.retry_after or 0.0, self.backoff.next_delay())
