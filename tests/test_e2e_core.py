@@ -18,6 +18,7 @@ from shared.domain.references import memo_text_for
 from shared.store import events as event_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
+from tests.conftest import Shop
 from tests.support import (
     WatcherProcess,
     all_receipts,
