@@ -46,8 +46,10 @@ class NetworkClock:
     ledger: int | None = None
     closed_at: datetime | None = None
     observed: float = 0.0  # time.monotonic() of the observation
+    observations: int = 0
 
     def observe(self, ledger: int, closed_at: datetime) -> None:
+        self.observations += 1
         if self.ledger is None or ledger >= self.ledger:
             self.ledger, self.closed_at, self.observed = ledger, closed_at, time.monotonic()
 
@@ -55,6 +57,10 @@ class NetworkClock:
         if self.closed_at is None:
             return None
         return self.closed_at + timedelta(seconds=time.monotonic() - self.observed)
+
+    def age(self) -> float:
+        """Seconds since the last observation (infinite before the first)."""
+        return time.monotonic() - self.observed if self.closed_at is not None else float("inf")
 
 
 class ExpiryWatcher:
@@ -74,7 +80,10 @@ class ExpiryWatcher:
         self.clock = clock
         self.stream_for = stream_for  # destination → stream key whose cursor covers it (None: not yet)
         self.check_interval = check_interval
-        self.wakeup = asyncio.Event()  # set when payments appear or records are applied
+        # An estimate drifts with the network's real ledger pace: re-anchor it this often.
+        self.refresh_interval = check_interval * 12
+        self.wakeup = asyncio.Event()  # set when payments appear
+        self.rounds = 0  # rounds that asked the network whether due payments can be closed
         self.closed = 0
 
     async def run(self) -> None:
@@ -94,10 +103,15 @@ class ExpiryWatcher:
             next_due = await payment_store.earliest_pending_expiry(conn)
         if next_due is None:
             return 30.0
+        if self.clock.age() > self.refresh_interval:
+            await self.observe_network()
         estimate = self.clock.estimate()
-        if estimate is not None and estimate < next_due:
-            return min((next_due - estimate).total_seconds(), 30.0)
-        await self.observe_network()
+        assert estimate is not None
+        if estimate < next_due:
+            return min((next_due - estimate).total_seconds(), self.refresh_interval)
+        if self.clock.age() > self.check_interval / 2:
+            await self.observe_network()  # due by the estimate: the proof needs a fresh look
+        self.rounds += 1
         through = self.clock.closed_at
         assert through is not None
         assert self.clock.ledger is not None
@@ -138,11 +152,11 @@ class ExpiryWatcher:
         async with self.db.write() as conn:
             closed = await close_expired(conn, destination, through, self.ctx)
             await stream_store.set_processed_through(conn, key, through, self.ctx.now())
-        for payment_id, event in closed:
+        for payment_id, event_type in closed:
             log.info(
                 "payment window closed by network time",
                 payment_id=payment_id,
-                event=event,
+                transition=event_type,
                 account=destination,
             )
         self.closed += len(closed)
