@@ -148,6 +148,8 @@ url = "{db_url}"
 {accounts}
 {assets}
 [watcher]
+mode = "{w.mode}"
+request_budget_per_hour = {w.request_budget_per_hour}
 poll_interval_seconds = {w.poll_interval_seconds}
 heartbeat_seconds = {w.heartbeat_seconds}
 backfill_margin_seconds = {w.backfill_margin_seconds}

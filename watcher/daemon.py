@@ -2,9 +2,19 @@
 
     start → (streams running) READY → … → stop requested → STOPPING → drain → stopped
 
-Accounts mode: one stream per receiving account (`/accounts/{G}/payments?join=transactions`), all on
-one event loop. New destinations (allow_any_destination) get a stream as soon as a payment for them
-appears in the store, starting no later than that payment's creation.
+Modes (SPEC §5.1):
+- accounts: one SSE stream per watched account (`/accounts/{G}/payments?join=transactions`).
+- network: one SSE stream over every payment (`/payments?join=transactions`), filtered here.
+- auto: accounts while their request cost fits the budget, network otherwise (and back).
+
+Coverage, and why nothing is lost: every watched destination D has a row `account:D` whose cursor
+says how far D's history has been applied. In network mode D either *follows* the network stream
+(covered up to the network cursor) or is being *backfilled* — REST pages of its own history from its
+cursor up to where the network stream was when D joined. D is in the network filter from the moment
+it is discovered, so the network stream covers everything after the join point and the backfill
+everything before; overlap is harmless because receipts are unique. Switching accounts → network
+starts the network stream at the OLDEST account cursor; network → accounts starts every follower's
+own stream at the network cursor. Both switches first drain the ingestor.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import os
 import socket
 from collections.abc import Container, Coroutine
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import structlog
@@ -25,8 +35,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.apply import context_from_settings
 from shared.clock import utcnow
 from shared.config import Settings
-from shared.stellar.horizon import HorizonClient, HorizonError
-from shared.stellar.records import RecordError
+from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
+from shared.stellar.records import RecordError, ledger_of_token
 from shared.store import payments as payment_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
@@ -34,15 +44,38 @@ from shared.store.engine import Database
 from shared.systemd import notify
 from watcher.backoff import Backoff
 from watcher.expiry import ExpiryWatcher, NetworkClock
-from watcher.ingest import STOP, Ingestor
+from watcher.ingest import STOP, Ingestor, QueueItem
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
 
 log = structlog.get_logger("paywatch.watcher")
 
+Mode = Literal["accounts", "network"]
+NETWORK = "network"
+DEFAULT_LEDGERS_PER_HOUR = 720.0  # ~5 s ledgers, until measured
+# auto: go to network mode above this share of the budget for streams, back below the lower one.
+SWITCH_UP = 0.7
+SWITCH_DOWN = 0.35
+POSITION_CHECK_SECONDS = 30.0
+
 
 def account_stream_key(account: str) -> str:
     return f"account:{account}"
+
+
+def stream_cost_per_hour(streams: int, ledgers_per_hour: float) -> float:
+    """An open Horizon stream spends about one request per ledger."""
+    return streams * ledgers_per_hour
+
+
+def choose_mode(current: Mode, destinations: int, ledgers_per_hour: float, budget: int) -> Mode:
+    """auto: per-account streams while they fit the budget, with hysteresis around the switch."""
+    cost = stream_cost_per_hour(destinations, ledgers_per_hour)
+    if current == "accounts" and cost > SWITCH_UP * budget:
+        return "network"
+    if current == "network" and cost < SWITCH_DOWN * budget:
+        return "accounts"
+    return current
 
 
 class Watcher:
@@ -50,15 +83,21 @@ class Watcher:
         self.settings = settings
         self.db = db
         self.ctx = context_from_settings(settings)
-        self.queue: asyncio.Queue[StreamRecord] = asyncio.Queue(maxsize=2000)
+        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=2000)
         self.readers: dict[str, StreamReader] = {}
+        self.destinations: dict[str, datetime | None] = {}  # watched → oldest pending payment (hint)
+        self.followers: set[str] = set()  # network mode: destinations covered by the network stream
+        self.mode: Mode = "network" if settings.watcher.mode == "network" else "accounts"
+        self.switches = 0
         self.ready = asyncio.Event()
         self.started_at = utcnow()
+        self.clock = NetworkClock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader_tasks: dict[str, asyncio.Task[None]] = {}
-        self._opening: set[str] = set()
+        self._joining: dict[str, asyncio.Task[None]] = {}  # account streams being positioned, backfills
+        self._switch_lock = asyncio.Lock()
         self._last_payment_pk = 0
-        self.clock = NetworkClock()
+        self._ahead_logged: dict[str, float] = {}
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
@@ -78,19 +117,23 @@ class Watcher:
                 check_interval=self.settings.watcher.expiry_check_seconds,
             )
             await self._write_status("starting")
-            ingest_task = self._spawn(self.ingestor.run(), critical=True)
-            self._spawn(self.expiry.run(), critical=True)
+            ingest_task = self._spawn(self.ingestor.run(), critical=True, name="ingest")
+            self._spawn(self.expiry.run(), critical=True, name="expiry")
             async with self.db.read() as conn:
                 self._last_payment_pk = await payment_store.max_pk(conn)
                 oldest_pending = await payment_store.pending_destinations(conn)
             for account in self.settings.account_addresses:
-                self._open_stream(account, oldest_pending.get(account))
+                self.destinations[account] = oldest_pending.get(account)
             for destination, oldest in oldest_pending.items():
-                if destination not in self.settings.account_addresses:
-                    self._open_stream(destination, oldest)
-            self._spawn(self._poll_payments(), critical=True)
-            self._spawn(self._heartbeat(), critical=True)
-            log.info("watcher started", mode="accounts", streams=len(self._opening) + len(self.readers))
+                self.destinations.setdefault(destination, oldest)
+            if self.settings.watcher.mode == "auto":
+                self.mode = choose_mode(
+                    "accounts", len(self.destinations), DEFAULT_LEDGERS_PER_HOUR, self.budget
+                )
+            await self._start_mode()
+            self._spawn(self._poll_payments(), critical=True, name="poll")
+            self._spawn(self._heartbeat(), critical=True, name="heartbeat")
+            log.info("watcher started", mode=self.mode, destinations=len(self.destinations))
             self.ready.set()
             notify(f"READY=1\nSTATUS={self._status_line()}")
             failed = await self._wait(stop)
@@ -101,18 +144,25 @@ class Watcher:
         if failed is not None:
             raise failed
 
+    @property
+    def budget(self) -> int:
+        return self.settings.watcher.request_budget_per_hour
+
     async def _wait(self, stop: asyncio.Event) -> BaseException | None:
         """Until a stop is requested or a critical task fails (then the process must exit non-zero)."""
         stopper = asyncio.create_task(stop.wait())
         try:
             while True:
                 critical = [task for task in self._tasks if task.get_name().startswith("critical:")]
-                done, _ = await asyncio.wait([stopper, *critical], return_when=asyncio.FIRST_COMPLETED)
+                # Re-read the task list every second: readers come and go with mode switches.
+                done, _ = await asyncio.wait(
+                    [stopper, *critical], return_when=asyncio.FIRST_COMPLETED, timeout=1.0
+                )
                 if stopper in done:
                     return None
                 for task in done:
                     if task.cancelled():
-                        continue
+                        continue  # a reader stopped on purpose (mode switch)
                     exc = task.exception()
                     if exc is not None:
                         log.error("critical task failed", task=task.get_name(), error=repr(exc))
@@ -123,13 +173,11 @@ class Watcher:
 
     async def _drain(self, ingest_task: asyncio.Task[None]) -> None:
         """Stop reading, let the ingestor finish what it holds, then cancel the rest."""
-        for task in list(self._reader_tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._reader_tasks.values(), return_exceptions=True)
+        await self._stop_readers()
         if not ingest_task.done():
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(STOP)
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(ingest_task), timeout=20)
         for task in list(self._tasks):
             task.cancel()
@@ -144,37 +192,92 @@ class Watcher:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # -- streams ---------------------------------------------------------------------------------
+    # -- coverage --------------------------------------------------------------------------------
     def _accounts_for(self, stream_key: str) -> Container[str]:
-        reader = self.readers.get(stream_key)
-        return {stream_key.removeprefix("account:")} if reader is not None else ()
+        """Which credits a record from this stream may carry: its account's, or every watched one's."""
+        if stream_key == NETWORK:
+            return self.destinations
+        account = stream_key.removeprefix("account:")
+        return {account} if account in self.destinations else ()
 
     def _stream_for(self, destination: str) -> str | None:
-        """The stream whose stored cursor covers `destination` (None while it is being positioned)."""
+        """The stream whose stored cursor covers `destination` (None while it is not positioned yet)."""
+        if self.mode == "network":
+            return NETWORK if destination in self.followers and NETWORK in self.readers else None
         key = account_stream_key(destination)
         return key if key in self.readers else None
 
-    def _open_stream(self, account: str, oldest_pending: datetime | None) -> None:
-        key = account_stream_key(account)
-        if key in self.readers or key in self._opening:
+    def _watch(self, destination: str, oldest_pending: datetime | None) -> None:
+        """Start covering a destination (a configured account, or one a new payment names)."""
+        if destination in self.destinations and (
+            destination in self.followers
+            or destination in self._joining
+            or account_stream_key(destination) in self.readers
+        ):
             return
-        self._opening.add(key)
-        self._spawn(self._start_reader(account, oldest_pending), name=f"open {key}")
+        self.destinations.setdefault(destination, oldest_pending)
+        if self.mode == "network":
+            self._join(destination)
+        else:
+            self._open_account_stream(destination)
 
-    async def _start_reader(self, account: str, oldest_pending: datetime | None) -> None:
-        """Find (or, the first time, compute and store) the stream's cursor, then start reading."""
+    async def _start_mode(self) -> None:
+        if self.mode == "network":
+            await self._start_network()
+            for destination in list(self.destinations):
+                self._join(destination)
+        else:
+            await self._unfollow_all()
+            for destination in list(self.destinations):
+                self._open_account_stream(destination)
+
+    async def _stop_readers(self) -> None:
+        tasks = [*self._reader_tasks.values(), *self._joining.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._reader_tasks.clear()
+        self._joining.clear()
+        self.readers.clear()
+
+    async def switch_mode(self, mode: Mode) -> None:
+        """Move between accounts and network mode without losing or doubling anything."""
+        async with self._switch_lock:
+            if mode == self.mode:
+                return
+            log.info(
+                "switching stream mode",
+                from_mode=self.mode,
+                to_mode=mode,
+                destinations=len(self.destinations),
+            )
+            await self._stop_readers()
+            await self.ingestor.drained()  # every record read so far is committed with its cursor
+            if mode == "network":
+                await self._follow_all_from_oldest()
+            self.mode = mode
+            self.followers.clear()
+            await self._start_mode()
+            self.switches += 1
+
+    # -- accounts mode ---------------------------------------------------------------------------
+    def _open_account_stream(self, account: str) -> None:
         key = account_stream_key(account)
-        backoff = Backoff(base=1, cap=self.settings.watcher.reconnect_max_seconds)
-        while True:
-            try:
-                cursor = await self._stored_or_new_cursor(key, oldest_pending)
-                break
-            except (HorizonError, aiohttp.ClientError, TimeoutError, SQLAlchemyError, RecordError) as exc:
-                log.warning("cannot position new stream yet", stream=key, error=str(exc)[:300])
-                await asyncio.sleep(backoff.next_delay())
+        if key in self.readers or account in self._joining:
+            return
+        self._joining[account] = self._spawn(self._start_account_reader(account), name=f"open {key}")
+
+    async def _start_account_reader(self, account: str) -> None:
+        key = account_stream_key(account)
+        cursor = await self._retrying(lambda: self._stored_or_new_cursor(account), what=f"position {key}")
+        self._reader(key, f"/accounts/{account}/payments", cursor)
+        self._joining.pop(account, None)
+        log.info("stream started", stream=key, cursor=cursor)
+
+    def _reader(self, key: str, path: str, cursor: str) -> StreamReader:
         reader = StreamReader(
             key=key,
-            path=f"/accounts/{account}/payments",
+            path=path,
             horizon=self.horizon,
             queue=self.queue,
             cursor=cursor,
@@ -183,23 +286,136 @@ class Watcher:
             not_found_retry=self.settings.watcher.not_found_retry_seconds,
         )
         self.readers[key] = reader
-        self._opening.discard(key)
         self._reader_tasks[key] = self._spawn(reader.run(), critical=True, name=f"stream {key}")
-        log.info("stream started", stream=key, cursor=cursor)
+        return reader
 
-    async def _stored_or_new_cursor(self, key: str, oldest_pending: datetime | None) -> str:
+    async def _stored_or_new_cursor(self, account: str) -> str:
+        """The account row's cursor; the first time, a start no later than its oldest pending payment."""
+        key = account_stream_key(account)
         async with self.db.read() as conn:
             row = await stream_store.get_stream(conn, key)
         if row is not None:
             return row.cursor
-        # First time: start no later than the oldest pending payment (or now), minus a margin for
-        # clock differences between this host and the network. Stored at once, so a restart resumes it.
-        since = min(oldest_pending or utcnow(), utcnow())
+        # Start no later than the oldest pending payment (or now), minus a margin for clock
+        # differences between this host and the network. Stored at once: a restart resumes it.
+        since = min(self.destinations.get(account) or utcnow(), utcnow())
         since -= timedelta(seconds=self.settings.watcher.backfill_margin_seconds)
         cursor = await cursor_before(self.horizon, since)
         async with self.db.write() as conn:
             row = await stream_store.create_stream(conn, key, cursor, utcnow())
         return row.cursor
+
+    async def _unfollow_all(self) -> None:
+        """Entering accounts mode: followers of the network stream resume from its cursor."""
+        async with self.db.write() as conn:
+            keys = [account_stream_key(d) for d in self.destinations]
+            rows = await stream_store.rows_by_key(conn, [NETWORK, *keys])
+            network = rows.get(NETWORK)
+            for key in keys:
+                row = rows.get(key)
+                if row is None or row.follows != NETWORK:
+                    continue
+                cursor = row.cursor
+                if network is not None and int(network.cursor) > int(cursor):
+                    cursor = network.cursor
+                await stream_store.set_follows(conn, key, None, cursor, utcnow())
+
+    # -- network mode ----------------------------------------------------------------------------
+    async def _start_network(self) -> None:
+        cursor = await self._retrying(self._network_cursor, what="position the network stream")
+        self._reader(NETWORK, "/payments", cursor)
+        log.info("stream started", stream=NETWORK, cursor=cursor)
+
+    async def _network_cursor(self) -> str:
+        async with self.db.read() as conn:
+            row = await stream_store.get_stream(conn, NETWORK)
+            accounts = await stream_store.rows_by_key(
+                conn, [account_stream_key(d) for d in self.destinations]
+            )
+        if row is not None:
+            return row.cursor
+        own = [int(r.cursor) for r in accounts.values() if r.follows is None]
+        if own:
+            cursor = str(min(own))  # no later than the oldest account position it covers
+        else:
+            since = utcnow() - timedelta(seconds=self.settings.watcher.backfill_margin_seconds)
+            cursor = await cursor_before(self.horizon, since)
+        async with self.db.write() as conn:
+            row = await stream_store.create_stream(conn, NETWORK, cursor, utcnow())
+        return row.cursor
+
+    async def _follow_all_from_oldest(self) -> None:
+        """Entering network mode from accounts mode: start at the oldest account cursor; all follow."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            keys = [account_stream_key(d) for d in self.destinations]
+            rows = await stream_store.rows_by_key(conn, [NETWORK, *keys])
+            own = [int(row.cursor) for key, row in rows.items() if key != NETWORK and row.follows is None]
+            if not own:
+                return
+            start = str(min(own))
+            if NETWORK in rows:
+                await stream_store.set_follows(conn, NETWORK, None, start, now)
+            else:
+                await stream_store.create_stream(conn, NETWORK, start, now)
+            for key in keys:
+                if key in rows:
+                    await stream_store.set_follows(conn, key, NETWORK, None, now)
+
+    def _join(self, destination: str) -> None:
+        if destination in self.followers or destination in self._joining:
+            return
+        self._joining[destination] = self._spawn(self._join_network(destination), name=f"join {destination}")
+
+    async def _join_network(self, destination: str) -> None:
+        """Cover a destination with the network stream: backfill its history up to the join point."""
+        key = account_stream_key(destination)
+        async with self.db.read() as conn:
+            row = await stream_store.get_stream(conn, key)
+        if row is not None and row.follows == NETWORK:
+            self.followers.add(destination)
+            self._joining.pop(destination, None)
+            return
+        start = await self._retrying(lambda: self._stored_or_new_cursor(destination), what=f"position {key}")
+        # Everything after the network reader's position is covered by it (destination is in the
+        # filter already); everything up to it is read here, page by page.
+        target = self.readers[NETWORK].cursor
+        cursor = start
+        while int(cursor) < int(target):
+            page = await self._retrying(
+                lambda c=cursor: self._history_page(destination, c), what=f"backfill {key}"
+            )
+            if not page:
+                break
+            for record in page:
+                token = str(record.get("paging_token", ""))
+                if not token.isdigit() or int(token) > int(target):
+                    cursor = target
+                    break
+                await self.queue.put(StreamRecord(key, token, json.dumps(record, separators=(",", ":"))))
+                cursor = token
+        await self.ingestor.drained()
+        async with self.db.write() as conn:
+            await stream_store.set_follows(conn, key, NETWORK, None, utcnow())
+        self.followers.add(destination)
+        self._joining.pop(destination, None)
+        log.info("destination follows the network stream", account=destination, backfilled_from=start)
+
+    async def _history_page(self, destination: str, cursor: str) -> list[dict[str, Any]]:
+        params = {"cursor": cursor, "limit": "200", "order": "asc", "join": "transactions"}
+        try:
+            return await self.horizon.records(f"/accounts/{destination}/payments", params)
+        except NotFound:
+            return []  # no history yet: nothing to backfill
+
+    async def _retrying(self, step: Any, *, what: str) -> Any:
+        backoff = Backoff(base=0.5, cap=self.settings.watcher.reconnect_max_seconds)
+        while True:
+            try:
+                return await step()
+            except (HorizonError, aiohttp.ClientError, TimeoutError, SQLAlchemyError, RecordError) as exc:
+                log.warning("retrying", step=what, error=str(exc)[:300])
+                await asyncio.sleep(backoff.next_delay())
 
     # -- housekeeping ----------------------------------------------------------------------------
     async def _poll_payments(self) -> None:
@@ -212,25 +428,64 @@ class Watcher:
             for payment in fresh:
                 self._last_payment_pk = max(self._last_payment_pk, payment.pk)
                 if payment.status == "pending":
-                    self._open_stream(payment.destination, payment.created_at)
+                    self._watch(payment.destination, payment.created_at)
             if fresh:
                 self.expiry.wakeup.set()  # a new payment may expire before the one it waits for
 
     async def _heartbeat(self) -> None:
+        last_position_check = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             await self._write_status("running")
             notify(f"STATUS={self._status_line()}")
+            if self.settings.watcher.mode == "auto":
+                wanted = choose_mode(
+                    self.mode, len(self.destinations), self.clock.ledgers_per_hour(), self.budget
+                )
+                if wanted != self.mode:
+                    self._spawn(self.switch_mode(wanted), name="switch mode")
+            if loop.time() - last_position_check > POSITION_CHECK_SECONDS:
+                last_position_check = loop.time()
+                await self._check_positions()
             await asyncio.sleep(self.settings.watcher.heartbeat_seconds)
+
+    async def _check_positions(self) -> None:
+        """A cursor ahead of the network's latest ledger means the network was reset: say so loudly."""
+        try:
+            await self.expiry.observe_network()
+        except (HorizonError, aiohttp.ClientError, TimeoutError, RecordError):
+            return
+        latest = self.clock.ledger
+        if latest is None:
+            return
+        loop = asyncio.get_running_loop()
+        for key, reader in self.readers.items():
+            ahead = ledger_of_token(reader.cursor) > latest + 1
+            reader.state.cursor_ahead = ahead
+            if ahead and loop.time() - self._ahead_logged.get(key, -1e9) > 300:
+                self._ahead_logged[key] = loop.time()
+                log.error(
+                    "stream cursor is ahead of the network's latest ledger: was the network reset? "
+                    "Payments on the new network are not seen until an operator resets the stream",
+                    stream=key,
+                    cursor_ledger=ledger_of_token(reader.cursor),
+                    network_ledger=latest,
+                )
 
     def _status_line(self) -> str:
         connected = sum(1 for reader in self.readers.values() if reader.state.connected)
-        total = len(self.readers) + len(self._opening)
-        return f"mode=accounts streams={connected}/{total} backlog={self.queue.qsize()}"
+        return (
+            f"mode={self.mode} streams={connected}/{len(self.readers)} "
+            f"destinations={len(self.destinations)} backlog={self.queue.qsize()}"
+        )
 
     async def _write_status(self, state: str) -> None:
         now = utcnow()
         details = {
             "queue": self.queue.qsize(),
+            "destinations": len(self.destinations),
+            "joining": len(self._joining),
+            "switches": self.switches,
             "requests": {"rest": self.horizon.requests.rest, "streams": self.horizon.requests.streams}
             if hasattr(self, "horizon")
             else None,
@@ -241,7 +496,7 @@ class Watcher:
                     conn,
                     {
                         "state": state,
-                        "mode": "accounts",
+                        "mode": self.mode,
                         "pid": os.getpid(),
                         "hostname": socket.gethostname(),
                         "started_at": self.started_at,
@@ -252,13 +507,16 @@ class Watcher:
                     },
                 )
                 for key, reader in self.readers.items():
+                    error = reader.state.last_error
+                    if reader.state.cursor_ahead:
+                        error = "cursor ahead of the network's latest ledger (network reset?)"
                     await stream_store.update_status(
                         conn,
                         key,
                         {
                             "connected": reader.state.connected,
                             "last_event_at": reader.state.last_event_at,
-                            "last_error": reader.state.last_error,
+                            "last_error": error,
                             "status_updated_at": now,
                         },
                     )

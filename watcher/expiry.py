@@ -47,9 +47,12 @@ class NetworkClock:
     closed_at: datetime | None = None
     observed: float = 0.0  # time.monotonic() of the observation
     observations: int = 0
+    first: tuple[int, float] | None = None  # (ledger, monotonic time) of the first observation
 
     def observe(self, ledger: int, closed_at: datetime) -> None:
         self.observations += 1
+        if self.first is None:
+            self.first = (ledger, time.monotonic())
         if self.ledger is None or ledger >= self.ledger:
             self.ledger, self.closed_at, self.observed = ledger, closed_at, time.monotonic()
 
@@ -57,6 +60,16 @@ class NetworkClock:
         if self.closed_at is None:
             return None
         return self.closed_at + timedelta(seconds=time.monotonic() - self.observed)
+
+    def ledgers_per_hour(self, default: float = 720.0) -> float:
+        """The measured ledger pace (from the first and the latest observation), else `default`."""
+        if self.first is None or self.ledger is None:
+            return default
+        ledger, at = self.first
+        elapsed = self.observed - at
+        if elapsed < 10 or self.ledger <= ledger:
+            return default
+        return (self.ledger - ledger) / elapsed * 3600
 
     def age(self) -> float:
         """Seconds since the last observation (infinite before the first)."""

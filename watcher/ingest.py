@@ -36,6 +36,16 @@ STOP = StreamRecord("", "", "")  # sentinel: finish the current batch, then retu
 
 
 @dataclass(frozen=True, slots=True)
+class Barrier:
+    """Resolved once every record queued before it is committed (stream switches, backfills)."""
+
+    done: asyncio.Future[None]
+
+
+QueueItem = StreamRecord | Barrier
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     record: StreamRecord
     credits: list[Credit]
@@ -50,7 +60,7 @@ class Ingestor:
         db: Database,
         ctx: ApplyContext,
         horizon: HorizonClient,
-        queue: asyncio.Queue[StreamRecord],
+        queue: asyncio.Queue[QueueItem],
         accounts_for: Callable[[str], Container[str]],
         *,
         batch_size: int = 200,
@@ -69,12 +79,20 @@ class Ingestor:
             batch = [await self.queue.get()]
             while len(batch) < self.batch_size and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            stop = STOP in batch
-            records = [item for item in batch if item is not STOP]
+            records = [item for item in batch if isinstance(item, StreamRecord) and item is not STOP]
             if records:
                 await self.apply_batch(records)
-            if stop:
+            for item in batch:
+                if isinstance(item, Barrier) and not item.done.done():
+                    item.done.set_result(None)
+            if STOP in batch:
                 return
+
+    async def drained(self) -> None:
+        """Return once everything queued so far has been committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.queue.put(Barrier(done))
+        await done
 
     async def prepare(self, item: StreamRecord) -> Prepared:
         ledger = ledger_of_token(item.paging_token)

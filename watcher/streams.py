@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import structlog
@@ -44,6 +45,7 @@ class StreamState:
     errors: int = 0
     records: int = 0
     repeats: int = 0  # records dropped because their paging token was not after the cursor
+    cursor_ahead: bool = False  # the cursor is past the network's latest ledger (a reset network)
 
 
 @dataclass
@@ -51,7 +53,7 @@ class StreamReader:
     key: str
     path: str
     horizon: HorizonClient
-    queue: asyncio.Queue[StreamRecord]
+    queue: asyncio.Queue[Any]
     cursor: str
     silence_timeout: float
     reconnect_cap: float = 60.0

@@ -129,6 +129,9 @@ streams = Table(
     Column("last_closed_at", UTCTimestamp),
     # Every ledger that closed at or before this time has been processed for this stream.
     Column("processed_through", UTCTimestamp),
+    # Network mode: an account row whose coverage is the network stream's cursor ("network"), or NULL
+    # while the account is followed by its own stream or is being backfilled up to the network stream.
+    Column("follows", String(16)),
     Column("created_at", UTCTimestamp, nullable=False),
     Column("updated_at", UTCTimestamp, nullable=False),
     # Volatile status written by the watcher's heartbeat (not part of the cursor's transaction).

@@ -20,6 +20,7 @@ class StreamRow:
     last_ledger: int | None
     last_closed_at: datetime | None
     processed_through: datetime | None
+    follows: str | None
     created_at: datetime
     updated_at: datetime
     connected: bool
@@ -82,3 +83,20 @@ async def set_processed_through(conn: AsyncConnection, key: str, through: dateti
 
 async def update_status(conn: AsyncConnection, key: str, values: dict[str, Any]) -> None:
     await conn.execute(update(streams).where(streams.c.key == key).values(**values))
+
+
+async def set_follows(
+    conn: AsyncConnection, key: str, follows: str | None, cursor: str | None, now: datetime
+) -> None:
+    """Mark an account row as covered by another stream (network mode), or as on its own again."""
+    values: dict[str, Any] = {"follows": follows, "updated_at": now}
+    if cursor is not None:
+        values["cursor"] = cursor
+    await conn.execute(update(streams).where(streams.c.key == key).values(**values))
+
+
+async def rows_by_key(conn: AsyncConnection, keys: list[str]) -> dict[str, StreamRow]:
+    if not keys:
+        return {}
+    rows = (await conn.execute(select(streams).where(streams.c.key.in_(keys)))).mappings().all()
+    return {row["key"]: StreamRow.from_row(row) for row in rows}
