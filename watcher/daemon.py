@@ -56,7 +56,7 @@ DEFAULT_LEDGERS_PER_HOUR = 720.0  # ~5 s ledgers, until measured
 # auto: go to network mode above this share of the budget for streams, back below the lower one.
 SWITCH_UP = 0.7
 SWITCH_DOWN = 0.35
-POSITION_CHECK_SECONDS = 30.0
+POSITION_CHECK_EVERY = 6  # heartbeats between checks that cursors are not ahead of the network
 
 
 def account_stream_key(account: str) -> str:
@@ -98,6 +98,8 @@ class Watcher:
         self._switch_lock = asyncio.Lock()
         self._last_payment_pk = 0
         self._ahead_logged: dict[str, float] = {}
+        self._positions: dict[datetime, str] = {}  # start-position searches already done
+        self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
@@ -224,6 +226,7 @@ class Watcher:
     async def _start_mode(self) -> None:
         if self.mode == "network":
             await self._start_network()
+            await self._follow_without_backfill()
             for destination in list(self.destinations):
                 self._join(destination)
         else:
@@ -296,14 +299,26 @@ class Watcher:
             row = await stream_store.get_stream(conn, key)
         if row is not None:
             return row.cursor
-        # Start no later than the oldest pending payment (or now), minus a margin for clock
-        # differences between this host and the network. Stored at once: a restart resumes it.
-        since = min(self.destinations.get(account) or utcnow(), utcnow())
-        since -= timedelta(seconds=self.settings.watcher.backfill_margin_seconds)
-        cursor = await cursor_before(self.horizon, since)
+        cursor = await self._start_position(self._since(account))
         async with self.db.write() as conn:
             row = await stream_store.create_stream(conn, key, cursor, utcnow())
         return row.cursor
+
+    def _since(self, destination: str) -> datetime:
+        """Where a destination's history must be read from: its oldest pending payment (or now),
+        minus a margin for clock differences between this host and the network, rounded down to
+        the minute (so that destinations of the same minute share one position search)."""
+        since = min(self.destinations.get(destination) or utcnow(), utcnow())
+        since -= timedelta(seconds=self.settings.watcher.backfill_margin_seconds)
+        return since.replace(second=0, microsecond=0)
+
+    async def _start_position(self, since: datetime) -> str:
+        """The cursor of the last ledger before `since` (searched once per minute value)."""
+        cached = self._positions.get(since)
+        if cached is None:
+            cached = await cursor_before(self.horizon, since)
+            self._positions[since] = cached
+        return cached
 
     async def _unfollow_all(self) -> None:
         """Entering accounts mode: followers of the network stream resume from its cursor."""
@@ -338,8 +353,11 @@ class Watcher:
         if own:
             cursor = str(min(own))  # no later than the oldest account position it covers
         else:
-            since = utcnow() - timedelta(seconds=self.settings.watcher.backfill_margin_seconds)
-            cursor = await cursor_before(self.horizon, since)
+            since = (utcnow() - timedelta(seconds=self.settings.watcher.backfill_margin_seconds)).replace(
+                second=0, microsecond=0
+            )
+            cursor = await self._start_position(since)
+            self._network_origin = since
         async with self.db.write() as conn:
             row = await stream_store.create_stream(conn, NETWORK, cursor, utcnow())
         return row.cursor
@@ -361,6 +379,23 @@ class Watcher:
             for key in keys:
                 if key in rows:
                     await stream_store.set_follows(conn, key, NETWORK, None, now)
+
+    async def _follow_without_backfill(self) -> None:
+        """A network stream positioned this run covers every destination whose history starts no
+        earlier than it does: those follow it at once, with no Horizon requests (thousands can)."""
+        if self._network_origin is None:
+            return
+        origin = self._network_origin
+        cursor = self.readers[NETWORK].cursor
+        now = utcnow()
+        async with self.db.write() as conn:
+            rows = await stream_store.rows_by_key(conn, [account_stream_key(d) for d in self.destinations])
+            for destination in list(self.destinations):
+                if account_stream_key(destination) in rows or self._since(destination) < origin:
+                    continue
+                await stream_store.create_stream(conn, account_stream_key(destination), cursor, now)
+                await stream_store.set_follows(conn, account_stream_key(destination), NETWORK, None, now)
+                self.followers.add(destination)
 
     def _join(self, destination: str) -> None:
         if destination in self.followers or destination in self._joining:
@@ -433,9 +468,9 @@ class Watcher:
                 self.expiry.wakeup.set()  # a new payment may expire before the one it waits for
 
     async def _heartbeat(self) -> None:
-        last_position_check = 0.0
-        loop = asyncio.get_running_loop()
+        beats = 0
         while True:
+            beats += 1
             await self._write_status("running")
             notify(f"STATUS={self._status_line()}")
             if self.settings.watcher.mode == "auto":
@@ -444,8 +479,7 @@ class Watcher:
                 )
                 if wanted != self.mode:
                     self._spawn(self.switch_mode(wanted), name="switch mode")
-            if loop.time() - last_position_check > POSITION_CHECK_SECONDS:
-                last_position_check = loop.time()
+            if beats % POSITION_CHECK_EVERY == 1:
                 await self._check_positions()
             await asyncio.sleep(self.settings.watcher.heartbeat_seconds)
 

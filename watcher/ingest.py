@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.apply import Applied, ApplyContext, apply_credit
 from shared.domain.credits import Credit
 from shared.stellar.fetch import resolve_amount
-from shared.stellar.horizon import HorizonClient, HorizonError
+from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
 from shared.stellar.records import RecordError, ledger_of_token, parse_credits, parse_time
 from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
@@ -95,23 +95,71 @@ class Ingestor:
         await done
 
     async def prepare(self, item: StreamRecord) -> Prepared:
-        ledger = ledger_of_token(item.paging_token)
+        """Parse one record; a record malformed on the stream is read again from Horizon by id.
+
+        A stream can garble a record in transit while Horizon's stored copy is fine, so a real
+        payment must not be parked as poison for it. Only when Horizon's own copy is malformed too
+        (or Horizon has no such operation) is the record kept as poison and the stream goes on.
+        """
         try:
-            record: Any = json.loads(item.data)
-            if not isinstance(record, dict):
-                raise RecordError("record is not a JSON object")
-            if record.get("paging_token") != item.paging_token:
-                raise RecordError("record paging_token differs from the event id")
-            closed_at = parse_time(record.get("created_at"))
-            transaction = record.get("transaction")
-            watched = self.accounts_for(item.stream)
-            credits = [c for c in parse_credits(record, transaction) if c.destination in watched]
-            if credits and transaction is None:
-                raise RecordError("crediting record without its joined transaction (memo unknown)")
+            return await self._prepare(item, item.data)
         except (ValueError, RecordError) as exc:
-            return Prepared(item, [], ledger, None, error=str(exc)[:500])
+            first_error = str(exc)[:500]
+        log.warning(
+            "malformed record on the stream; reading it again",
+            stream=item.stream,
+            paging_token=item.paging_token,
+            error=first_error,
+        )
+        try:
+            again = await self._refetch(item.paging_token)
+        except NotFound:
+            return Prepared(
+                item,
+                [],
+                ledger_of_token(item.paging_token),
+                None,
+                error=f"{first_error} (and Horizon has no such operation)",
+            )
+        try:
+            return await self._prepare(item, again)
+        except (ValueError, RecordError) as exc:
+            return Prepared(
+                item,
+                [],
+                ledger_of_token(item.paging_token),
+                None,
+                error=f"{first_error}; Horizon's copy: {str(exc)[:300]}",
+            )
+
+    async def _refetch(self, paging_token: str) -> str:
+        backoff = Backoff(base=0.5, cap=30)
+        while True:
+            try:
+                record = await self.horizon.get(f"/operations/{paging_token}", {"join": "transactions"})
+                return json.dumps(record)
+            except NotFound:
+                raise
+            except (HorizonError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning(
+                    "cannot read the record again yet", paging_token=paging_token, error=str(exc)[:200]
+                )
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _prepare(self, item: StreamRecord, text: str) -> Prepared:
+        record: Any = json.loads(text)
+        if not isinstance(record, dict):
+            raise RecordError("record is not a JSON object")
+        if record.get("paging_token") != item.paging_token:
+            raise RecordError("record paging_token differs from the event id")
+        closed_at = parse_time(record.get("created_at"))
+        transaction = record.get("transaction")
+        watched = self.accounts_for(item.stream)
+        credits = [c for c in parse_credits(record, transaction) if c.destination in watched]
+        if credits and transaction is None:
+            raise RecordError("crediting record without its joined transaction (memo unknown)")
         resolved = [await self._with_amount(credit) for credit in credits]
-        return Prepared(item, resolved, ledger, closed_at)
+        return Prepared(item, resolved, ledger_of_token(item.paging_token), closed_at)
 
     async def _with_amount(self, credit: Credit) -> Credit:
         """account_merge records carry no amount: read it from the operation's effects (retrying)."""

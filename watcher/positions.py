@@ -24,9 +24,10 @@ async def _closed_at(horizon: HorizonClient, sequence: int) -> datetime | None:
 async def cursor_before(horizon: HorizonClient, moment: datetime) -> str:
     """A paging token for the last ledger that closed before `moment` ("0" if none is retained).
 
-    A binary search over ledger close times: about log2(ledgers) requests, run once per new stream.
     Horizon reports close times in whole seconds, so a ledger showing second S closed somewhere in
-    [S, S+1): only S < ⌊moment⌋ proves it closed before `moment`.
+    [S, S+1): only S < ⌊moment⌋ proves it closed before `moment`. The search interpolates on close
+    times (ledgers close at a nearly steady pace), alternating with bisection so that it always
+    progresses: a handful of requests, run once per new stream.
     """
     moment = moment.replace(microsecond=0)
     root = await horizon.root()
@@ -39,14 +40,27 @@ async def cursor_before(horizon: HorizonClient, moment: datetime) -> str:
         latest_closed = parse_time(root.get("history_latest_ledger_closed_at"), "closed_at")
     except RecordError:
         latest_closed = await _closed_at(horizon, latest)
-    if latest_closed is not None and latest_closed < moment:
+    if latest_closed is None or latest_closed < moment:
         return str(toid(latest))
-    low, high, found = elder, latest, None  # invariant: ledgers > high closed at or after `moment`
-    while low <= high:
-        middle = (low + high) // 2
-        closed = await _closed_at(horizon, middle)
-        if closed is not None and closed < moment:
-            found, low = middle, middle + 1
+    elder_closed = await _closed_at(horizon, elder)
+    if elder_closed is None or elder_closed >= moment:
+        return "0"  # every retained ledger closed at or after `moment`
+    # Invariant: ledger `low` closed before `moment`, ledger `high` at or after it.
+    low, low_time, high, high_time = elder, elder_closed, latest, latest_closed
+    interpolate = True
+    while high - low > 1:
+        if interpolate and high_time > low_time:
+            share = (moment - low_time) / (high_time - low_time)
+            guess = low + int(share * (high - low))
         else:
-            high = middle - 1
-    return str(toid(found)) if found is not None else "0"
+            guess = (low + high) // 2
+        guess = min(max(guess, low + 1), high - 1)
+        interpolate = not interpolate
+        closed = await _closed_at(horizon, guess)
+        if closed is None:  # outside retained history: treat as "before"
+            low = guess
+        elif closed < moment:
+            low, low_time = guess, closed
+        else:
+            high, high_time = guess, closed
+    return str(toid(low))
