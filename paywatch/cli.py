@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, NoReturn
 
 from shared.config import EX_CONFIG, ConfigError, Settings, load_settings
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 EX_USAGE = 64
 EX_SOFTWARE = 70
+EX_DISCREPANCIES = 3  # reconcile found something it did not (or could not) repair
 
 
 class CommandError(Exception):
@@ -148,6 +150,63 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings, as_json=args.json)
 
 
+def parse_since(text: str) -> datetime:
+    """`--since`: an RFC 3339 time (`2026-11-26T10:00:00Z`) or a duration back from now (`90m`, `24h`, `7d`)."""
+    from datetime import UTC, timedelta
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an RFC 3339 time nor a duration like 24h"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time zone, e.g. 2026-11-26T10:00:00Z")
+    return moment
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from shared.apply import context_from_settings
+    from shared.domain.amounts import format_amount
+    from watcher.reconcile import run_reconcile
+
+    settings = settings_from(args)
+    db = open_database(settings, migrate_fresh_sqlite=False)
+
+    async def main() -> int:
+        try:
+            report = await run_reconcile(
+                db,
+                settings.network.horizon_urls,
+                context_from_settings(settings),
+                accounts=settings.account_addresses,
+                since=args.since,
+                repair=args.repair,
+            )
+        finally:
+            await db.close()
+        for finding in report.findings:
+            print(finding.line())
+        for payment_id, stored, summed in report.inconsistent:
+            print(
+                f"inconsistent: payment {payment_id} has amount_received {format_amount(stored)} but its "
+                f"accepted and late receipts sum to {format_amount(summed)} (fix by hand)"
+            )
+        missing = sum(1 for f in report.findings if f.kind == "missing")
+        differs = sum(1 for f in report.findings if f.kind == "differs")
+        repaired = sum(1 for f in report.findings if f.repaired)
+        print(
+            f"paywatch: reconciled {report.operations} crediting operations on {report.accounts} accounts: "
+            f"{missing} missing ({repaired} repaired), {differs} recorded differently"
+        )
+        return 0 if report.clean else EX_DISCREPANCIES
+
+    return asyncio.run(main())
+
+
 def cmd_devnet(args: argparse.Namespace) -> int:
     from devnet.main import run
 
@@ -217,6 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print JSON")
 
+    reconcile = command(
+        "reconcile",
+        cmd_reconcile,
+        "re-read Horizon history for every receiving account and report (or --repair) what the store lacks",
+    )
+    reconcile.add_argument(
+        "--since",
+        type=parse_since,
+        required=True,
+        metavar="WHEN",
+        help="start of the range: an RFC 3339 time (2026-11-26T10:00:00Z) or a duration back from now (24h, 7d)",
+    )
+    reconcile.add_argument(
+        "--repair", action="store_true", help="record missing operations through the normal path"
+    )
+    reconcile.epilog = (
+        "Exit status: 0 when the store matches Horizon (or everything was repaired) and every payment's "
+        "amount_received is the sum of its receipts, 3 otherwise."
+    )
     devnet = command(
         "devnet", cmd_devnet, "run the local Horizon-compatible network (tests, demo, benchmarks)"
     )

@@ -36,7 +36,7 @@ from shared.apply import context_from_settings
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
-from shared.stellar.records import RecordError, ledger_of_token
+from shared.stellar.records import RecordError, ledger_of_token, parse_time
 from shared.store import payments as payment_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
@@ -486,12 +486,15 @@ class Watcher:
     async def _check_positions(self) -> None:
         """A cursor ahead of the network's latest ledger means the network was reset: say so loudly."""
         try:
-            await self.expiry.observe_network()
-        except (HorizonError, aiohttp.ClientError, TimeoutError, RecordError):
+            root = await self.horizon.root()
+        except (HorizonError, aiohttp.ClientError, TimeoutError):
             return
-        latest = self.clock.ledger
-        if latest is None:
+        latest = root.get("history_latest_ledger")
+        if not isinstance(latest, int):
             return
+        with contextlib.suppress(RecordError):
+            # Also paces the network clock (which ignores a ledger number that went down; this check must not).
+            self.clock.observe(latest, parse_time(root.get("history_latest_ledger_closed_at"), "closed_at"))
         loop = asyncio.get_running_loop()
         for key, reader in self.readers.items():
             ahead = ledger_of_token(reader.cursor) > latest + 1

@@ -72,6 +72,7 @@ class Ingestor:
         self.accounts_for = accounts_for
         self.batch_size = batch_size
         self.applied_batches = 0
+        self.refetched = 0  # records malformed on the stream, read again from Horizon
         self.last_commit: datetime | None = None
 
     async def run(self) -> None:
@@ -111,6 +112,7 @@ class Ingestor:
             paging_token=item.paging_token,
             error=first_error,
         )
+        self.refetched += 1
         try:
             again = await self._refetch(item.paging_token)
         except NotFound:

@@ -247,3 +247,31 @@ async def destinations_expiring(conn: AsyncConnection, through: datetime) -> lis
         .distinct()
     )
     return [row[0] for row in (await conn.execute(query)).all()]
+
+
+async def all_destinations(conn: AsyncConnection) -> list[str]:
+    return [row[0] for row in (await conn.execute(select(payments.c.destination).distinct())).all()]
+
+
+async def inconsistent_totals(
+    conn: AsyncConnection, payment_ids: list[str] | None = None
+) -> list[tuple[str, int, int]]:
+    """Payments whose amount_received differs from the sum of their accepted and late receipts."""
+    from shared.store.schema import receipts
+
+    counted = (
+        select(receipts.c.payment_id, func.sum(receipts.c.amount).label("summed"))
+        .where(receipts.c.disposition.in_(["accepted", "late"]))
+        .group_by(receipts.c.payment_id)
+        .subquery()
+    )
+    summed = func.coalesce(counted.c.summed, 0)
+    query = (
+        select(payments.c.id, payments.c.amount_received, summed)
+        .select_from(payments.outerjoin(counted, counted.c.payment_id == payments.c.id))
+        .where(payments.c.amount_received != summed)
+        .order_by(payments.c.pk)
+    )
+    if payment_ids is not None:
+        query = query.where(payments.c.id.in_(payment_ids))
+    return [(row[0], int(row[1]), int(row[2])) for row in (await conn.execute(query)).all()]
