@@ -24,7 +24,8 @@ from shared.store.migrate import upgrade
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "horizon-fixtures"
 POSTGRES_URL = os.environ.get("PAYWATCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEMPLATE_DB = "paywatch_test_template"
+# One template per test session: several sessions (worktrees, CI jobs) may share one server.
+TEMPLATE_DB = f"paywatch_test_template_{uuid.uuid4().hex[:8]}"
 USDC_ISSUER = "GBBD47IF6LWK7P7MDEVSCWR7DPUWV3NY3DTQEVFL4NAT4AQH3ZLLFLA5"
 
 
@@ -55,17 +56,19 @@ def _admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> str:
+def postgres_template() -> Iterator[str]:
     try:
-        _admin(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
         _admin(f"CREATE DATABASE {TEMPLATE_DB}")
     except psycopg.OperationalError as exc:
         reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).strip().splitlines()[0]}"
         if ci_requires_everything():
             pytest.fail(reason + " (CI requires PostgreSQL)")
         pytest.skip(reason)
-    upgrade(_pg_url(TEMPLATE_DB))
-    return TEMPLATE_DB
+    try:
+        upgrade(_pg_url(TEMPLATE_DB))
+        yield TEMPLATE_DB
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
     start → (streams running) READY → … → stop requested → STOPPING → drain → stopped
 
+Health (heartbeat, lag, watchdog pings, STATUS=) lives in `health.py`; the Prometheus and `/healthz`
+listener in `metrics_http.py`.
+
 Accounts mode: one stream per receiving account (`/accounts/{G}/payments?join=transactions`), all on
 one event loop. New destinations (allow_any_destination) get a stream as soon as a payment for them
 appears in the store, starting no later than that payment's creation.
@@ -11,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import socket
 from collections.abc import Container, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,17 +28,19 @@ from shared.config import Settings
 from shared.stellar.horizon import HorizonClient, HorizonError
 from shared.stellar.records import RecordError
 from shared.store import payments as payment_store
-from shared.store import status as status_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
-from shared.systemd import notify
+from shared.systemd import notify, watchdog_interval
 from watcher.backoff import Backoff
 from watcher.expiry import ExpiryWatcher, NetworkClock
+from watcher.health import Assessment, Health
 from watcher.ingest import STOP, Ingestor
+from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
 
 log = structlog.get_logger("paywatch.watcher")
+FINAL_STATUS_TIMEOUT = 5.0  # a dead store must not hold the stop past systemd's TimeoutStopSec
 
 
 def account_stream_key(account: str) -> str:
@@ -58,10 +60,36 @@ class Watcher:
         self._reader_tasks: dict[str, asyncio.Task[None]] = {}
         self._opening: set[str] = set()
         self._last_payment_pk = 0
+        self._streams_started = asyncio.Event()  # every stream opened at start is reading
         self.clock = NetworkClock()
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
+        self.health = Health(
+            self,
+            db,
+            heartbeat_seconds=settings.watcher.heartbeat_seconds,
+            watchdog_seconds=watchdog_interval(),
+        )
+        self.metrics_server = MetricsServer(
+            settings.watcher.metrics_host, settings.watcher.metrics_port, self._assess
+        )
+
+    @property
+    def mode(self) -> str:
+        return "accounts"
+
+    @property
+    def streams_opening(self) -> int:
+        return len(self._opening)
+
+    def request_counts(self) -> dict[str, int] | None:
+        if not hasattr(self, "horizon"):
+            return None
+        return {"rest": self.horizon.requests.rest, "streams": self.horizon.requests.streams}
+
+    def _assess(self) -> tuple[bool, Assessment]:
+        return self.ready.is_set(), self.health.observe()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,29 +105,47 @@ class Watcher:
                 self._stream_for,
                 check_interval=self.settings.watcher.expiry_check_seconds,
             )
-            await self._write_status("starting")
-            ingest_task = self._spawn(self.ingestor.run(), critical=True)
-            self._spawn(self.expiry.run(), critical=True)
-            async with self.db.read() as conn:
-                self._last_payment_pk = await payment_store.max_pk(conn)
-                oldest_pending = await payment_store.pending_destinations(conn)
-            for account in self.settings.account_addresses:
-                self._open_stream(account, oldest_pending.get(account))
-            for destination, oldest in oldest_pending.items():
-                if destination not in self.settings.account_addresses:
-                    self._open_stream(destination, oldest)
-            self._spawn(self._poll_payments(), critical=True)
-            self._spawn(self._heartbeat(), critical=True)
-            log.info("watcher started", mode="accounts", streams=len(self._opening) + len(self.readers))
-            self.ready.set()
-            notify(f"READY=1\nSTATUS={self._status_line()}")
-            failed = await self._wait(stop)
-            notify("STOPPING=1\nSTATUS=draining")
-            log.info("watcher stopping", reason="failure" if failed else "stop requested")
-            await self._drain(ingest_task)
-            await self._write_status("stopped")
+            self.health.metrics_url = await self.metrics_server.start() + "/metrics"
+            try:
+                await self._serve(stop)
+            finally:
+                await self.metrics_server.stop()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Start the tasks, run until stopped (or a critical task fails), then drain."""
+        await self.health.write_status("starting")
+        ingest_task = self._spawn(self.ingestor.run(), critical=True)
+        self._spawn(self.expiry.run(), critical=True)
+        async with self.db.read() as conn:
+            self._last_payment_pk = await payment_store.max_pk(conn)
+            oldest_pending = await payment_store.pending_destinations(conn)
+        for account in self.settings.account_addresses:
+            self._open_stream(account, oldest_pending.get(account))
+        for destination, oldest in oldest_pending.items():
+            if destination not in self.settings.account_addresses:
+                self._open_stream(destination, oldest)
+        self._spawn(self._poll_payments(), critical=True)
+        self._spawn(self.health.heartbeat(), critical=True)
+        self._spawn(self.health.watchdog(), critical=True)
+        self._spawn(self._announce_ready())
+        log.info("watcher started", mode=self.mode, streams=len(self._opening) + len(self.readers))
+        failed = await self._wait(stop)
+        self.health.stopping = True  # no WATCHDOG=1 after STOPPING=1
+        notify("STOPPING=1\nSTATUS=draining")
+        log.info("watcher stopping", reason="failure" if failed else "stop requested")
+        await self._drain(ingest_task)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.health.write_status("stopped"), FINAL_STATUS_TIMEOUT)
         if failed is not None:
             raise failed
+
+    async def _announce_ready(self) -> None:
+        """READY=1 once every stream opened at start is positioned and reading (SPEC §5.5)."""
+        await self._streams_started.wait()
+        self.ready.set()
+        self.health.ready = True
+        log.info("watcher ready", mode=self.mode, streams=len(self.readers), metrics=self.health.metrics_url)
+        notify(f"READY=1\nSTATUS={self.health.status_line()}")
 
     async def _wait(self, stop: asyncio.Event) -> BaseException | None:
         """Until a stop is requested or a critical task fails (then the process must exit non-zero)."""
@@ -183,6 +229,8 @@ class Watcher:
         )
         self.readers[key] = reader
         self._opening.discard(key)
+        if not self._opening:
+            self._streams_started.set()
         self._reader_tasks[key] = self._spawn(reader.run(), critical=True, name=f"stream {key}")
         log.info("stream started", stream=key, cursor=cursor)
 
@@ -214,54 +262,3 @@ class Watcher:
                     self._open_stream(payment.destination, payment.created_at)
             if fresh:
                 self.expiry.wakeup.set()  # a new payment may expire before the one it waits for
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await self._write_status("running")
-            notify(f"STATUS={self._status_line()}")
-            await asyncio.sleep(self.settings.watcher.heartbeat_seconds)
-
-    def _status_line(self) -> str:
-        connected = sum(1 for reader in self.readers.values() if reader.state.connected)
-        total = len(self.readers) + len(self._opening)
-        return f"mode=accounts streams={connected}/{total} backlog={self.queue.qsize()}"
-
-    async def _write_status(self, state: str) -> None:
-        now = utcnow()
-        details = {
-            "queue": self.queue.qsize(),
-            "requests": {"rest": self.horizon.requests.rest, "streams": self.horizon.requests.streams}
-            if hasattr(self, "horizon")
-            else None,
-        }
-        try:
-            async with self.db.write() as conn:
-                await status_store.put_status(
-                    conn,
-                    {
-                        "state": state,
-                        "mode": "accounts",
-                        "pid": os.getpid(),
-                        "hostname": socket.gethostname(),
-                        "started_at": self.started_at,
-                        "heartbeat_at": now,
-                        "network_ledger": self.clock.ledger,
-                        "network_closed_at": self.clock.closed_at,
-                        "details": json.dumps(details),
-                    },
-                )
-                for key, reader in self.readers.items():
-                    await stream_store.update_status(
-                        conn,
-                        key,
-                        {
-                            "connected": reader.state.connected,
-                            "last_event_at": reader.state.last_event_at,
-                            "last_error": reader.state.last_error,
-                            "status_updated_at": now,
-                        },
-                    )
-        except (
-            Exception
-        ) as exc:  # the heartbeat must not kill the daemon; a dead store shows as a stale heartbeat
-            log.error("cannot write watcher status", error=str(exc)[:300])

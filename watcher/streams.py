@@ -17,6 +17,7 @@ from datetime import datetime
 import aiohttp
 import structlog
 
+from shared import metrics
 from shared.clock import utcnow
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound, RateLimited, StreamFailed
 from shared.stellar.sse import SSEError, SSEEvent
@@ -42,10 +43,14 @@ class StreamState:
     connected: bool = False
     last_event_at: datetime | None = None
     last_error: str | None = None
+    last_error_at: datetime | None = None
     connects: int = 0
     errors: int = 0
-    records: int = 0
+    records: int = 0  # records handed to the ingestor
     repeats: int = 0  # records dropped because their paging token was not after the cursor
+    # time.monotonic() of the current connection's hello and of the last record (lag: watcher/health.py)
+    connected_since: float = 0.0
+    last_record_seen: float = 0.0
 
 
 @dataclass
@@ -78,24 +83,26 @@ class StreamReader:
                     continue
                 delay = self.backoff.next_delay()
             except NotFound:
-                self._down("account has no history on Horizon yet", log_it=not not_found_logged)
+                self._down("not_found", "account has no history on Horizon yet", log_it=not not_found_logged)
                 not_found_logged = True
                 delay = NOT_FOUND_RETRY_SECONDS
             except RateLimited as exc:
-                self._down("rate limited by Horizon (429)")
+                self._down("rate_limited", "rate limited by Horizon (429)")
                 delay = max(exc.retry_after or 0.0, self.backoff.next_delay())
             except (HorizonError, SSEError, aiohttp.ClientError, TimeoutError) as exc:
                 reason = (
                     "silent for too long" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
                 )
-                self._down(reason)
+                self._down(_error_kind(exc), reason)
                 delay = self.backoff.next_delay()
             await asyncio.sleep(delay)
 
-    def _down(self, reason: str, *, log_it: bool = True) -> None:
+    def _down(self, kind: str, reason: str, *, log_it: bool = True) -> None:
         self.state.connected = False
         self.state.last_error = reason
+        self.state.last_error_at = utcnow()
         self.state.errors += 1
+        metrics.STREAM_ERRORS.labels(kind).inc()
         if log_it:
             log.warning("stream down", stream=self.key, reason=reason, cursor=self.cursor)
 
@@ -112,9 +119,14 @@ class StreamReader:
         delivered = 0
         async for event in stream:
             self.state.last_event_at = utcnow()
+            metrics.LAST_EVENT.set(self.state.last_event_at.timestamp())
             if event.event == "open":
                 self.state.connected = True
+                self.state.connected_since = time.monotonic()
                 self.state.connects += 1
+                metrics.STREAM_CONNECTS.inc()
+                if self.state.connects > 1:
+                    metrics.STREAM_RECONNECTS.inc()
                 continue
             if event.event == "close":
                 break
@@ -128,5 +140,18 @@ class StreamReader:
             await self.queue.put(StreamRecord(self.key, event.id, event.data))
             self.cursor = event.id
             self.state.records += 1
+            self.state.last_record_seen = time.monotonic()
+            metrics.STREAM_RECORDS.inc()
             delivered += 1
         return delivered
+
+
+def _error_kind(exc: BaseException) -> str:
+    """A bounded label for stream_errors_total."""
+    if isinstance(exc, TimeoutError):
+        return "silence"
+    if isinstance(exc, SSEError | StreamFailed):
+        return "protocol"
+    if isinstance(exc, HorizonError):
+        return "http"
+    return "connection"
