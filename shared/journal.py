@@ -85,7 +85,9 @@ class JournalSender:
             # journald only accepts a memfd that can no longer change.
             seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-            socket.send_fds(self._sock, [b""], [fd], 0, self.path)
+            # (socket.send_fds ignores its address argument on Python 3.11: sendmsg directly.)
+            rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))]
+            self._sock.sendmsg([b""], rights, 0, self.path)
         finally:
             os.close(fd)
 

@@ -69,6 +69,9 @@ STREAM_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+STREAM_ERROR_KINDS = ("not_found", "rate_limited", "http", "protocol", "connection", "silence")
+for _kind in STREAM_ERROR_KINDS:
+    STREAM_ERRORS.labels(_kind)  # present at 0 from the start, so rate() and alerts see every kind
 STREAM_RECORDS = Counter(
     "paywatch_stream_records_total", "Records received from streams (repeats dropped)", registry=REGISTRY
 )

@@ -140,8 +140,11 @@ class Watcher:
             raise failed
 
     async def _announce_ready(self) -> None:
-        """READY=1 once every stream opened at start is positioned and reading (SPEC §5.5)."""
+        """READY=1 once the streams run (SPEC §5.5): every stream opened at start is positioned and its
+        first connection has an outcome. Connected, normally; if Horizon is down the watcher is still
+        up and retrying (STATUS= and the metrics say so) rather than failing its start."""
         await self._streams_started.wait()
+        await asyncio.gather(*(reader.first_attempt.wait() for reader in list(self.readers.values())))
         self.ready.set()
         self.health.ready = True
         log.info("watcher ready", mode=self.mode, streams=len(self.readers), metrics=self.health.metrics_url)

@@ -21,12 +21,13 @@ class MetricsServer:
         self.port = port
         self.assess = assess  # → (ready, assessment)
         self._runner: web.AppRunner | None = None
+        self._prometheus = make_aiohttp_handler(REGISTRY)
         self.url = ""
 
     async def start(self) -> str:
         """Listen; returns the base URL (the real port when configured as 0). Raises OSError."""
         app = web.Application()
-        app.router.add_get("/metrics", make_aiohttp_handler(REGISTRY))
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
@@ -45,6 +46,10 @@ class MetricsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        self.assess()  # stream, lag and queue gauges as of this scrape, not of the last tick
+        return await self._prometheus(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         ready, assessment = self.assess()

@@ -64,10 +64,13 @@ class StreamReader:
     reconnect_cap: float = 60.0
     state: StreamState = field(init=False)
     backoff: Backoff = field(init=False)
+    # Set once the first connection attempt has an outcome: connected (hello) or failed.
+    first_attempt: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.state = StreamState(self.key)
         self.backoff = Backoff(base=0.25, cap=self.reconnect_cap)
+        self.first_attempt = asyncio.Event()
 
     async def run(self) -> None:
         not_found_logged = False
@@ -102,6 +105,7 @@ class StreamReader:
         self.state.last_error = reason
         self.state.last_error_at = utcnow()
         self.state.errors += 1
+        self.first_attempt.set()
         metrics.STREAM_ERRORS.labels(kind).inc()
         if log_it:
             log.warning("stream down", stream=self.key, reason=reason, cursor=self.cursor)
@@ -124,6 +128,7 @@ class StreamReader:
                 self.state.connected = True
                 self.state.connected_since = time.monotonic()
                 self.state.connects += 1
+                self.first_attempt.set()
                 metrics.STREAM_CONNECTS.inc()
                 if self.state.connects > 1:
                     metrics.STREAM_RECONNECTS.inc()
