@@ -45,9 +45,11 @@ class DatagramSocket:
     def close(self) -> None:
         self.sock.close()
 
-    async def _datagram(self, timeout: float) -> bytes | None:
+    async def _datagram(self, wait_seconds: float) -> bytes | None:
         try:
-            return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, 1 << 20), timeout)
+            return await asyncio.wait_for(
+                asyncio.get_running_loop().sock_recv(self.sock, 1 << 20), wait_seconds
+            )
         except TimeoutError:
             return None
 
@@ -64,8 +66,8 @@ def parse_notify(datagram: bytes) -> Message:
 class NotifySocket(DatagramSocket):
     """What a daemon tells systemd, in order."""
 
-    async def next(self, timeout: float) -> Message | None:
-        datagram = await self._datagram(timeout)
+    async def next(self, wait_seconds: float) -> Message | None:
+        datagram = await self._datagram(wait_seconds)
         if datagram is None:
             return None
         message = parse_notify(datagram)
@@ -184,3 +186,13 @@ class Daemon:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+async def paywatch_cli(*args: str) -> str:
+    """Run `paywatch ARGS` to completion; its stdout (fails on a non-zero exit)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "paywatch.cli", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()

@@ -67,7 +67,9 @@ def test_an_entry_too_big_for_a_datagram_goes_in_a_sealed_memfd(journal: Journal
     (fd,) = fds
     try:
         seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
-        assert seals & fcntl.F_SEAL_WRITE and seals & fcntl.F_SEAL_SHRINK and seals & fcntl.F_SEAL_GROW
+        assert seals & fcntl.F_SEAL_WRITE
+        assert seals & fcntl.F_SEAL_SHRINK
+        assert seals & fcntl.F_SEAL_GROW
         with os.fdopen(os.dup(fd), "rb") as handle:
             handle.seek(0)
             assert handle.read() == entry
