@@ -127,6 +127,7 @@ def make_settings(
             "heartbeat_seconds": 0.5,
             "backfill_margin_seconds": 0,
             "expiry_check_seconds": 0.1,
+            "metrics_port": 0,  # in-process watchers: any free port, never a running watcher's
         },
     }
     for section, overrides in sections.items():

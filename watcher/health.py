@@ -168,8 +168,12 @@ class Health:
             f"mode={self.watcher.mode} streams={connected}/{total} lag={lag} "
             f"queue={self.watcher.ingestor.queue.qsize()} outbox={outbox}"
         )
-        if assessment is not None and assessment.problems:
-            line += " — " + "; ".join(assessment.problems)
+        notes = list(assessment.problems) if assessment is not None else []
+        down = [reader.state for reader in readers.values() if not reader.state.connected]
+        if down and down[0].last_error:  # not a watchdog failure, but what `systemctl status` should say
+            notes.append(f"{len(down)} stream(s) down: {down[0].last_error}")
+        if notes:
+            line += " — " + "; ".join(notes)
         return status_text(line)
 
     # -- the loops -------------------------------------------------------------------------------
