@@ -110,7 +110,7 @@ def render_text(data: dict[str, Any]) -> str:
     ]
     for stream in data["streams"]:
         state = "connected" if stream["connected"] else f"down ({stream['last_error'] or 'not started'})"
-        stream_lag = "?" if stream["lag_seconds"] is None else f"{stream['lag_seconds']} s"
+        stream_lag = "unknown" if stream["lag_seconds"] is None else f"{stream['lag_seconds']} s"
         lines.append(
             f"  {stream['key']}: {state}, cursor {stream['cursor']}, ledger {stream['last_ledger']}, "
             f"lag {stream_lag}, last event {stream['last_event_at'] or 'none'}"

@@ -145,6 +145,7 @@ class Watcher:
         up and retrying (STATUS= and the metrics say so) rather than failing its start."""
         await self._streams_started.wait()
         await asyncio.gather(*(reader.first_attempt.wait() for reader in list(self.readers.values())))
+        await self.health.write_status("running")  # operators see the streams as they are at READY
         self.ready.set()
         self.health.ready = True
         log.info("watcher ready", mode=self.mode, streams=len(self.readers), metrics=self.health.metrics_url)
