@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import secrets
 import sys
@@ -42,9 +43,10 @@ LEDGER_INTERVAL = 0.25  # seconds; the real network closes a ledger every ~5 s
 AMOUNT = "25"
 ORDER_ID = "demo-1"
 STEPS = 8
-# TODO(webhooks): set to True when the watcher dispatches webhooks; the demo then REQUIRES the signed
-# delivery to arrive. Until then it shows the receiver and verifies the event through GET /events.
-WEBHOOK_DELIVERY = False
+# Whether this build's watcher dispatches webhooks (the dispatcher comes with the webhooks work). With
+# it, the demo REQUIRES the signed payment.confirmed delivery; without, it shows the receiver and
+# verifies the event through GET /events only.
+WEBHOOK_DELIVERY = importlib.util.find_spec("watcher.webhook_dispatcher") is not None
 
 
 class DemoFailed(Exception):
