@@ -19,9 +19,12 @@ from stellar_sdk import IdMemo
 from api.app import create_app
 from shared.journal import JournalSender, encode, field_name, stream_is_journal
 from shared.logging import choose_format, configure
+from shared.store.engine import Database
 from tests.conftest import make_settings, new_api_key
 from tests.ops_support import Daemon, JournalSocket, parse_journal_entry, socket_dir
 from tests.support import Network, config_toml, devnet_network, initiate, wait_status
+
+ACCOUNT = "GCNL55IJTH2HX26HLNIGYD2JIQLTBAQL3SVPNZA6PXK7NAVHU423WOTE"
 
 
 @pytest.fixture
@@ -32,6 +35,17 @@ def journal() -> Iterator[JournalSocket]:
             yield sock
         finally:
             sock.close()
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """structlog configured as paywatch does it, into a buffer; structlog's defaults again after."""
+    out = io.StringIO()
+    configure("debug", "json", stream=out)
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -87,9 +101,8 @@ def test_auto_picks_the_journal_only_for_systemd_s_journal_stream(tmp_path: Path
     assert choose_format("journal", io.StringIO(), environ={}) == "journal"
 
 
-def test_secrets_are_never_written(tmp_path: Path) -> None:
-    out = io.StringIO()
-    configure("debug", "json", stream=out)
+def test_secrets_are_never_written(log_output: io.StringIO) -> None:
+    out = log_output
     log = structlog.get_logger("paywatch.test")
     api_key = "pw_abcdefghijkl_" + "A" * 43
     seed = "SCZANGBA5YHTNYVVV4C3U252E2B6P6F5T3U6MM63WBSBZATAQI3EBTQ4"
@@ -107,11 +120,32 @@ def test_secrets_are_never_written(tmp_path: Path) -> None:
     assert lines[0]["logger"] == "paywatch.test"
 
 
+async def test_api_log_lines_carry_the_request_and_payment_ids(
+    log_output: io.StringIO, db: Database, db_url: str, aiohttp_client: Any
+) -> None:
+    api = await aiohttp_client(create_app(make_settings(db_url, [ACCOUNT]), db))
+    key = await new_api_key(db)
+    created = await initiate(api, key, order_id="l-1", amount="1", currency="XLM")
+    response = await api.get(
+        f"/payments/{created['id']}", headers={"Authorization": f"Bearer {key}", "X-Request-ID": "req-42"}
+    )
+    assert response.status == 200
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    (initiated,) = [line for line in lines if line["event"] == "payment initiated"]
+    assert (initiated["payment_id"], initiated["order_id"], initiated["account"]) == (
+        created["id"],
+        "l-1",
+        ACCOUNT,
+    )
+    (read,) = [line for line in lines if line["event"] == "request" and line.get("request_id") == "req-42"]
+    assert read["payment_id"] == created["id"]
+    assert (read["route"], read["status"], read["method"]) == ("/payments/{payment_id}", 200, "GET")
+    assert key not in log_output.getvalue()
+
+
 async def test_a_confirmed_payment_is_a_journal_entry_with_native_fields(
     network: Network, sqlite_url: str, journal: JournalSocket, tmp_path: Path, aiohttp_client: Any
 ) -> None:
-    from shared.store.engine import Database
-
     merchant, buyer = await asyncio.gather(network.funded(), network.funded())
     settings = make_settings(
         sqlite_url, [merchant.public_key], horizon_url=network.url, passphrase=network.net.passphrase
