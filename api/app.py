@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -13,11 +14,12 @@ from aiohttp import web
 
 import api.routes.events
 import api.routes.inbound
+import api.routes.monitor
 import api.routes.payments
 import api.routes.receipts
 import api.routes.system  # noqa: F401 - registers routes
 from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, OPENAPI, SETTINGS
-from api.middleware import problem_middleware, request_id_middleware
+from api.middleware import observe_middleware, problem_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.routes import ROUTES
 from paywatch import __version__
@@ -26,16 +28,18 @@ from shared.clock import utcnow
 from shared.config import Settings
 from shared.stellar.horizon import HorizonClient
 from shared.store.engine import Database
-from shared.systemd import notify
+from shared.systemd import notify, ping_watchdog, status_text, watchdog_interval
 
 log = structlog.get_logger("paywatch.api")
 MAX_BODY_BYTES = 64 * 1024
+SHUTDOWN_TIMEOUT = 10.0  # in-flight requests get this long on SIGTERM (the unit's TimeoutStopSec is 30 s)
 
 
 def create_app(settings: Settings, db: Database, *, now: Callable[[], datetime] = utcnow) -> web.Application:
     """The API application. `now` is the wall clock used for new payments (tests shift it)."""
     app = web.Application(
-        middlewares=[request_id_middleware, problem_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[request_id_middleware, observe_middleware, problem_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[DATABASE] = db
@@ -54,17 +58,36 @@ async def _horizon_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def serve(settings: Settings, db: Database, stop: asyncio.Event) -> None:
-    """Run until `stop` is set; tell systemd READY only after the socket listens."""
-    runner = web.AppRunner(create_app(settings, db), access_log=None, handle_signals=False)
+    """Run until `stop` is set; tell systemd READY only after the socket listens.
+
+    Under a systemd watchdog the API pings while its event loop turns: a wedged loop is restarted.
+    The store being down is not a reason to restart the API; /readyz reports it.
+    """
+    runner = web.AppRunner(
+        create_app(settings, db), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
-    site = web.TCPSite(runner, settings.api.host, settings.api.port)
-    await site.start()
-    log.info("api listening", url=f"http://{settings.api.host}:{settings.api.port}")
-    notify(f"READY=1\nSTATUS=listening on {settings.api.host}:{settings.api.port}")
+    try:
+        site = web.TCPSite(runner, settings.api.host, settings.api.port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    log.info("api listening", url=url)
+    notify(f"READY=1\nSTATUS={status_text(f'listening on {url}')}")
+    interval = watchdog_interval()
+    pinger = asyncio.create_task(ping_watchdog(interval / 4)) if interval else None
     try:
         await stop.wait()
     finally:
-        notify("STOPPING=1")
+        if pinger is not None:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
+        notify(f"STOPPING=1\nSTATUS={status_text('draining requests')}")
+        log.info("api stopping")
         await runner.cleanup()
 
 

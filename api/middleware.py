@@ -1,8 +1,9 @@
-"""Middlewares, outermost first: request id → problem+json errors."""
+"""Middlewares, outermost first: request id → observe (metrics, access log, context) → problem+json."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import structlog
@@ -10,10 +11,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.problems import Problem
+from shared.metrics import HTTP_DURATION
 
 log = structlog.get_logger("paywatch.api")
 REQUEST_ID = web.RequestKey("request_id", str)
 _REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})  # scraped and probed: debug level
 _DETAILS = {
     404: "no such resource",
     405: "method not allowed on this resource",
@@ -52,3 +56,39 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         log.exception("unhandled error", path=request.path, method=request.method)
         return Problem(500, "internal error; see the server log for this request id").response(request_id)
+
+
+def _route_of(request: web.Request) -> str:
+    """The route template (`/payments/{id}`), never the raw path: bounded label values."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request duration by route and status (Prometheus), one access log line, ids bound to the logs."""
+    route = _route_of(request)
+    method = request.method if request.method in _METHODS else "other"
+    started = time.perf_counter()
+    status = 500
+    # Route parameters are named for what they are (payment_id, order_id, …): PAYMENT_ID in journald.
+    with structlog.contextvars.bound_contextvars(**dict(request.match_info)):
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # redirects and the like pass through the problem middleware
+            status = exc.status
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            HTTP_DURATION.labels(method, route, str(status)).observe(elapsed)
+            emit = log.debug if route in _QUIET_ROUTES else log.info
+            emit(
+                "request",
+                method=request.method,
+                route=route,
+                path=request.path,
+                status=status,
+                duration_ms=round(elapsed * 1000, 1),
+            )

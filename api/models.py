@@ -245,4 +245,53 @@ class InboundResult(BaseModel):
     receipts: list[ReceiptOut]
 
 
+class WatcherStateOut(BaseModel):
+    state: str = Field(description="starting, running, stopped, or 'never started'")
+    mode: str | None
+    pid: int | None
+    hostname: str | None
+    started_at: str | None
+    heartbeat_at: str | None
+    heartbeat_age_seconds: float | None
+    heartbeat_stale: bool | None = Field(description="true: no heartbeat for 3 intervals (not running)")
+    network_ledger: int | None
+    network_closed_at: str | None
+    queue: int | None = Field(description="records received but not yet committed")
+    metrics_url: str | None
+
+
+class StreamStatusOut(BaseModel):
+    key: str
+    account: str | None
+    cursor: str
+    connected: bool
+    lag_seconds: float | None = Field(description="behind the network; null while unknown")
+    last_ledger: int | None
+    last_closed_at: str | None
+    last_event_at: str | None
+    processed_through: str | None
+    last_error: str | None
+    last_error_at: str | None
+    status_updated_at: str | None
+
+
+class ErrorNoteOut(BaseModel):
+    at: str | None
+    source: str | None
+    error: str | None
+
+
+class MonitorStatus(BaseModel):
+    watcher: WatcherStateOut
+    mode: str | None
+    active_streams: int
+    lag_seconds: float | None
+    last_event_at: str | None
+    streams: list[StreamStatusOut]
+    pending_payments: int
+    payments: dict[str, int]
+    outbox_backlog: int | None = Field(description="webhook deliveries waiting; null while unknown")
+    last_errors: list[ErrorNoteOut]
+
+
 PaymentOut.model_rebuild()

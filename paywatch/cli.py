@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from shared.config import EX_CONFIG, ConfigError, Settings, load_settings
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 EX_USAGE = 64
 EX_SOFTWARE = 70
 EX_DISCREPANCIES = 3  # reconcile found something it did not (or could not) repair
+EX_OSERR = 71
 
 
 class CommandError(Exception):
@@ -31,11 +33,12 @@ def fail(message: str, status: int) -> NoReturn:
     raise CommandError(message, status)
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace, identifier: str = "paywatch") -> Settings:
+    """Load the config and set up logging; `identifier` is the journal's SYSLOG_IDENTIFIER."""
     from shared.logging import configure
 
     settings = load_settings(args.config)
-    configure(settings.logging.level, settings.logging.format)
+    configure(settings.logging.level, settings.logging.format, identifier=identifier)
     return settings
 
 
@@ -57,7 +60,7 @@ def open_database(settings: Settings, *, migrate_fresh_sqlite: bool = True) -> D
 def cmd_watch(args: argparse.Namespace) -> int:
     from watcher.daemon import Watcher
 
-    settings = settings_from(args)
+    settings = settings_from(args, "paywatch-watcher")
     db = open_database(settings)
 
     async def main() -> None:
@@ -68,14 +71,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    asyncio.run(main())
+    _run_daemon(main(), f"metrics on {settings.watcher.metrics_host}:{settings.watcher.metrics_port}")
     return 0
 
 
 def cmd_api(args: argparse.Namespace) -> int:
     from api.app import serve
 
-    settings = settings_from(args)
+    settings = settings_from(args, "paywatch-api")
     db = open_database(settings)
 
     async def main() -> None:
@@ -86,7 +89,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    asyncio.run(main())
+    _run_daemon(main(), f"the API on {settings.api.host}:{settings.api.port}")
     return 0
 
 
@@ -115,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
-    asyncio.run(main())
+    _run_daemon(main(), f"{url} or the watcher's metrics port")
     return 0
 
 
@@ -213,6 +216,22 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     return asyncio.run(run(args))
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from paywatch.demo import run_demo
+
+    return run_demo(args)
+
+
+def _run_daemon(main: Coroutine[Any, Any, None], listening: str) -> None:
+    """asyncio.run; a port that cannot be bound is one line and EX_OSERR, not a traceback."""
+    try:
+        asyncio.run(main)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            fail(f"cannot listen for {listening}: {exc.strerror}", EX_OSERR)
+        raise
+
+
 # --- parsing ------------------------------------------------------------------------------------
 
 
@@ -301,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     from devnet.main import add_arguments
 
     add_arguments(devnet)
+    demo = command(
+        "demo",
+        cmd_demo,
+        "offline end-to-end story: a local devnet, the watcher, the API and a webhook receiver; "
+        "creates a payment, pays it with a signed transaction, shows each step (--config is ignored)",
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds allowed for each step (default: 60)"
+    )
     return parser
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import metrics
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.domain import lifecycle
@@ -142,6 +143,9 @@ async def emit(
     }
     if receipt is not None:
         data["receipt"] = receipt_view(receipt)
+    metrics.count_event(event_type)
+    if event_type == "payment.initiated":
+        metrics.count_transition("none", "pending")
     return await event_store.insert_event(
         conn,
         type=event_type,
@@ -165,9 +169,13 @@ async def write_steps(
     now = ctx.now()
     current = row
     for event_type, state in steps:
+        if state.status != current.status:
+            metrics.count_transition(current.status, state.status)
         current = _with_state(current, state, now)
         if extra and event_type == "payment.confirmed":
             current = replace(current, **extra)
+            if receipt is not None:
+                metrics.observe_confirmation((now - receipt.closed_at).total_seconds())
         shown_receipt = receipt if event_type == "payment.funds_received" else None
         await emit(conn, event_type, payment=current, details=details, receipt=shown_receipt, ctx=ctx)
     changes = _row_changes(row, current)
@@ -225,6 +233,7 @@ async def apply_credit(
         receipt = await receipt_store.insert_receipt(
             conn, {**values, "disposition": "unmatched", "reason": decision.reason}
         )
+        metrics.count_receipt("unmatched", credit.asset.code)
         await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
         return Applied(receipt, None, ("receipt.unmatched",))
     return await _attribute(conn, decision.payment, credit.amount, values, credit, ctx, manual=False)
@@ -252,12 +261,14 @@ async def _attribute(
         receipt = await receipt_store.insert_receipt(
             conn, {**values, "disposition": "unmatched", "reason": outcome.reason}
         )
+        metrics.count_receipt("unmatched", credit.asset.code)
         await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
         return Applied(receipt, None, outcome.events)
     receipt = await receipt_store.insert_receipt(
         conn,
         {**values, "payment_id": row.id, "disposition": outcome.disposition, "reason": outcome.reason},
     )
+    metrics.count_receipt(outcome.disposition, credit.asset.code)
     completion = (
         {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
         if outcome.completed

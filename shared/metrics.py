@@ -1,34 +1,132 @@
-"""Prometheus metrics (prefix `paywatch_`). One registry per process; no payment ids or accounts in
-labels. Each process (watcher, API) exposes the metrics it updates."""
+"""Prometheus metrics (prefix `paywatch_`), one registry per process.
+
+Each process exposes what it updates: the watcher (its own listener, `watcher.metrics_host:port`)
+the stream, lag and ingest series; the API (`GET /metrics`) the HTTP series. Receipts, transitions,
+events and confirmation latency are counted by whichever process commits the change (after the
+commit, never for a rolled-back transaction): sum them across jobs in PromQL.
+
+Labels are bounded: no payment ids, accounts, references or raw paths. `asset` is an asset code,
+which is bounded by the trustlines the receiving accounts hold; `route` is the route template.
+Webhook delivery and outbox metrics are defined with the webhook dispatcher.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+)
+
+from paywatch import __version__
+from shared.store.engine import after_commit
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)  # process_*, python_* series (CPU, memory, fds, GC)
 
+BUILD = Info("paywatch_build", "paywatch version", registry=REGISTRY)
+BUILD.info({"version": __version__})
+
+# --- payments (counted after the commit that made the change) ---------------------------------
 RECEIPTS = Counter(
     "paywatch_receipts_total",
-    "Receipts recorded, by disposition and asset code",
+    "Receipts recorded, by disposition (accepted, late, rejected, unmatched) and asset code",
     ["disposition", "asset"],
     registry=REGISTRY,
 )
 TRANSITIONS = Counter(
     "paywatch_payment_transitions_total",
-    "Payment events written, by event type",
-    ["event"],
+    "Payment status changes (from_status is 'none' for a new payment)",
+    ["from_status", "to_status"],
     registry=REGISTRY,
 )
-STREAM_RECONNECTS = Counter(
-    "paywatch_stream_reconnects_total", "Stream connections opened after the first", registry=REGISTRY
-)
-STREAM_ERRORS = Counter(
-    "paywatch_stream_errors_total", "Stream failures, by kind", ["kind"], registry=REGISTRY
-)
-PENDING_PAYMENTS = Gauge("paywatch_pending_payments", "Payments in status pending", registry=REGISTRY)
+EVENTS = Counter("paywatch_events_total", "Events written, by type", ["type"], registry=REGISTRY)
 CONFIRMATION_LATENCY = Histogram(
     "paywatch_confirmation_latency_seconds",
     "From the ledger close of the completing credit to the payment being confirmed",
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
     registry=REGISTRY,
 )
+
+# --- watcher: streams, ingestion, health ---------------------------------------------------------
+STREAM_CONNECTS = Counter(
+    "paywatch_stream_connects_total", "Horizon stream connections opened (hello received)", registry=REGISTRY
+)
+STREAM_RECONNECTS = Counter(
+    "paywatch_stream_reconnects_total",
+    "Stream connections opened after a stream's first (Horizon ends idle streams every ~55 s)",
+    registry=REGISTRY,
+)
+STREAM_ERRORS = Counter(
+    "paywatch_stream_errors_total",
+    "Stream failures, by kind (not_found, rate_limited, http, protocol, connection, silence)",
+    ["kind"],
+    registry=REGISTRY,
+)
+STREAM_ERROR_KINDS = ("not_found", "rate_limited", "http", "protocol", "connection", "silence")
+for _kind in STREAM_ERROR_KINDS:
+    STREAM_ERRORS.labels(_kind)  # present at 0 from the start, so rate() and alerts see every kind
+STREAM_RECORDS = Counter(
+    "paywatch_stream_records_total", "Records received from streams (repeats dropped)", registry=REGISTRY
+)
+STREAMS = Gauge(
+    "paywatch_streams", "Streams by state (connected, disconnected, starting)", ["state"], registry=REGISTRY
+)
+LEDGER_LAG = Gauge(
+    "paywatch_ledger_lag_seconds",
+    "How far the slowest stream is behind the network: time since it was last known processed up to "
+    "the latest ledger",
+    registry=REGISTRY,
+)
+LAST_EVENT = Gauge(
+    "paywatch_last_event_timestamp_seconds",
+    "Unix time of the last event received on any Horizon stream",
+    registry=REGISTRY,
+)
+PENDING_PAYMENTS = Gauge("paywatch_pending_payments", "Payments in status pending", registry=REGISTRY)
+INGEST_QUEUE = Gauge(
+    "paywatch_ingest_queue_records", "Records received but not yet committed", registry=REGISTRY
+)
+HEARTBEAT = Gauge(
+    "paywatch_heartbeat_timestamp_seconds",
+    "Unix time of the watcher's last successful heartbeat write to the store",
+    registry=REGISTRY,
+)
+HEALTHY = Gauge(
+    "paywatch_watcher_healthy",
+    "1 while the watcher makes progress (the store answers, received records are committed)",
+    registry=REGISTRY,
+)
+
+# --- API -------------------------------------------------------------------------------------------
+HTTP_DURATION = Histogram(
+    "paywatch_http_request_duration_seconds",
+    "API request duration, by method, route template and status code",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+
+
+# --- counting what a write transaction did, once it has committed ---------------------------------
+
+
+def count_receipt(disposition: str, asset_code: str) -> None:
+    after_commit(RECEIPTS.labels(disposition, asset_code).inc)
+
+
+def count_event(event_type: str) -> None:
+    after_commit(EVENTS.labels(event_type).inc)
+
+
+def count_transition(from_status: str, to_status: str) -> None:
+    after_commit(TRANSITIONS.labels(from_status, to_status).inc)
+
+
+def observe_confirmation(latency_seconds: float) -> None:
+    after_commit(lambda: CONFIRMATION_LATENCY.observe(max(latency_seconds, 0.0)))

@@ -15,6 +15,9 @@ it is discovered, so the network stream covers everything after the join point a
 everything before; overlap is harmless because receipts are unique. Switching accounts → network
 starts the network stream at the OLDEST account cursor; network → accounts starts every follower's
 own stream at the network cursor. Both switches first drain the ingestor.
+
+Health (heartbeat, lag, watchdog pings, STATUS=) lives in `health.py`; the Prometheus and `/healthz`
+listener in `metrics_http.py`.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 from collections.abc import Container, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -38,13 +39,14 @@ from shared.config import Settings
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
 from shared.stellar.records import RecordError, ledger_of_token, parse_time
 from shared.store import payments as payment_store
-from shared.store import status as status_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
-from shared.systemd import notify
+from shared.systemd import notify, watchdog_interval
 from watcher.backoff import Backoff
 from watcher.expiry import ExpiryWatcher, NetworkClock
+from watcher.health import Assessment, Health
 from watcher.ingest import STOP, Ingestor, QueueItem
+from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
 
@@ -57,6 +59,7 @@ DEFAULT_LEDGERS_PER_HOUR = 720.0  # ~5 s ledgers, until measured
 SWITCH_UP = 0.7
 SWITCH_DOWN = 0.35
 POSITION_CHECK_EVERY = 6  # heartbeats between checks that cursors are not ahead of the network
+FINAL_STATUS_TIMEOUT = 5.0  # a dead store must not hold the stop past systemd's TimeoutStopSec
 
 
 def account_stream_key(account: str) -> str:
@@ -100,9 +103,40 @@ class Watcher:
         self._ahead_logged: dict[str, float] = {}
         self._positions: dict[datetime, str] = {}  # start-position searches already done
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
+        self._streams_started = asyncio.Event()  # every stream opened at start is reading
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
+        self.health = Health(
+            self,
+            db,
+            heartbeat_seconds=settings.watcher.heartbeat_seconds,
+            watchdog_seconds=watchdog_interval(),
+        )
+        self.metrics_server = MetricsServer(
+            settings.watcher.metrics_host, settings.watcher.metrics_port, self._assess
+        )
+
+    @property
+    def streams_opening(self) -> int:
+        return len(self._joining)
+
+    def request_counts(self) -> dict[str, int] | None:
+        if not hasattr(self, "horizon"):
+            return None
+        return {"rest": self.horizon.requests.rest, "streams": self.horizon.requests.streams}
+
+    def summary(self) -> dict[str, Any]:
+        """What the status row shows about coverage (besides each stream)."""
+        return {
+            "destinations": len(self.destinations),
+            "followers": len(self.followers),
+            "joining": len(self._joining),
+            "switches": self.switches,
+        }
+
+    def _assess(self) -> tuple[bool, Assessment]:
+        return self.ready.is_set(), self.health.observe()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -118,33 +152,54 @@ class Watcher:
                 self._stream_for,
                 check_interval=self.settings.watcher.expiry_check_seconds,
             )
-            await self._write_status("starting")
-            ingest_task = self._spawn(self.ingestor.run(), critical=True, name="ingest")
-            self._spawn(self.expiry.run(), critical=True, name="expiry")
-            async with self.db.read() as conn:
-                self._last_payment_pk = await payment_store.max_pk(conn)
-                oldest_pending = await payment_store.pending_destinations(conn)
-            for account in self.settings.account_addresses:
-                self.destinations[account] = oldest_pending.get(account)
-            for destination, oldest in oldest_pending.items():
-                self.destinations.setdefault(destination, oldest)
-            if self.settings.watcher.mode == "auto":
-                self.mode = choose_mode(
-                    "accounts", len(self.destinations), DEFAULT_LEDGERS_PER_HOUR, self.budget
-                )
-            await self._start_mode()
-            self._spawn(self._poll_payments(), critical=True, name="poll")
-            self._spawn(self._heartbeat(), critical=True, name="heartbeat")
-            log.info("watcher started", mode=self.mode, destinations=len(self.destinations))
-            self.ready.set()
-            notify(f"READY=1\nSTATUS={self._status_line()}")
-            failed = await self._wait(stop)
-            notify("STOPPING=1\nSTATUS=draining")
-            log.info("watcher stopping", reason="failure" if failed else "stop requested")
-            await self._drain(ingest_task)
-            await self._write_status("stopped")
+            self.health.metrics_url = await self.metrics_server.start() + "/metrics"
+            try:
+                await self._serve(stop)
+            finally:
+                await self.metrics_server.stop()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Start the tasks, run until stopped (or a critical task fails), then drain."""
+        await self.health.write_status("starting")
+        ingest_task = self._spawn(self.ingestor.run(), critical=True, name="ingest")
+        self._spawn(self.expiry.run(), critical=True, name="expiry")
+        async with self.db.read() as conn:
+            self._last_payment_pk = await payment_store.max_pk(conn)
+            oldest_pending = await payment_store.pending_destinations(conn)
+        for account in self.settings.account_addresses:
+            self.destinations[account] = oldest_pending.get(account)
+        for destination, oldest in oldest_pending.items():
+            self.destinations.setdefault(destination, oldest)
+        if self.settings.watcher.mode == "auto":
+            self.mode = choose_mode("accounts", len(self.destinations), DEFAULT_LEDGERS_PER_HOUR, self.budget)
+        await self._start_mode()
+        self._spawn(self._poll_payments(), critical=True, name="poll")
+        self._spawn(self.health.heartbeat(), critical=True, name="heartbeat")
+        self._spawn(self.health.watchdog(), critical=True, name="watchdog")
+        self._spawn(self._supervise(), critical=True, name="supervise")
+        self._spawn(self._announce_ready(), name="announce ready")
+        log.info("watcher started", mode=self.mode, destinations=len(self.destinations))
+        failed = await self._wait(stop)
+        self.health.stopping = True  # no WATCHDOG=1 after STOPPING=1
+        notify("STOPPING=1\nSTATUS=draining")
+        log.info("watcher stopping", reason="failure" if failed else "stop requested")
+        await self._drain(ingest_task)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.health.write_status("stopped"), FINAL_STATUS_TIMEOUT)
         if failed is not None:
             raise failed
+
+    async def _announce_ready(self) -> None:
+        """READY=1 once the streams run (SPEC §5.5): every stream opened at start is positioned and its
+        first connection has an outcome. Connected, normally; if Horizon is down the watcher is still
+        up and retrying (STATUS= and the metrics say so) rather than failing its start."""
+        await self._streams_started.wait()
+        await asyncio.gather(*(reader.first_attempt.wait() for reader in list(self.readers.values())))
+        await self.health.write_status("running")  # operators see the streams as they are at READY
+        self.ready.set()
+        self.health.ready = True
+        log.info("watcher ready", mode=self.mode, streams=len(self.readers), metrics=self.health.metrics_url)
+        notify(f"READY=1\nSTATUS={self.health.status_line()}")
 
     @property
     def budget(self) -> int:
@@ -175,7 +230,7 @@ class Watcher:
 
     async def _drain(self, ingest_task: asyncio.Task[None]) -> None:
         """Stop reading, let the ingestor finish what it holds, then cancel the rest."""
-        await self._stop_readers()
+        await self._stop_readers(forget=False)
         if not ingest_task.done():
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(STOP)
@@ -226,6 +281,7 @@ class Watcher:
     async def _start_mode(self) -> None:
         if self.mode == "network":
             await self._start_network()
+            self._streams_started.set()  # backfills of joining destinations may still run
             await self._follow_without_backfill()
             for destination in list(self.destinations):
                 self._join(destination)
@@ -233,15 +289,19 @@ class Watcher:
             await self._unfollow_all()
             for destination in list(self.destinations):
                 self._open_account_stream(destination)
+            if not self._joining:
+                self._streams_started.set()
 
-    async def _stop_readers(self) -> None:
+    async def _stop_readers(self, *, forget: bool = True) -> None:
+        """Stop every stream and backfill; `forget` them for a mode switch (kept for the final status)."""
         tasks = [*self._reader_tasks.values(), *self._joining.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._reader_tasks.clear()
         self._joining.clear()
-        self.readers.clear()
+        if forget:
+            self.readers.clear()
 
     async def switch_mode(self, mode: Mode) -> None:
         """Move between accounts and network mode without losing or doubling anything."""
@@ -275,6 +335,8 @@ class Watcher:
         cursor = await self._retrying(lambda: self._stored_or_new_cursor(account), what=f"position {key}")
         self._reader(key, f"/accounts/{account}/payments", cursor)
         self._joining.pop(account, None)
+        if not self._joining:
+            self._streams_started.set()
         log.info("stream started", stream=key, cursor=cursor)
 
     def _reader(self, key: str, path: str, cursor: str) -> StreamReader:
@@ -467,12 +529,11 @@ class Watcher:
             if fresh:
                 self.expiry.wakeup.set()  # a new payment may expire before the one it waits for
 
-    async def _heartbeat(self) -> None:
+    async def _supervise(self) -> None:
+        """Every heartbeat: the auto-mode decision; every few: check cursors against the network."""
         beats = 0
         while True:
             beats += 1
-            await self._write_status("running")
-            notify(f"STATUS={self._status_line()}")
             if self.settings.watcher.mode == "auto":
                 wanted = choose_mode(
                     self.mode, len(self.destinations), self.clock.ledgers_per_hour(), self.budget
@@ -508,56 +569,3 @@ class Watcher:
                     cursor_ledger=ledger_of_token(reader.cursor),
                     network_ledger=latest,
                 )
-
-    def _status_line(self) -> str:
-        connected = sum(1 for reader in self.readers.values() if reader.state.connected)
-        return (
-            f"mode={self.mode} streams={connected}/{len(self.readers)} "
-            f"destinations={len(self.destinations)} backlog={self.queue.qsize()}"
-        )
-
-    async def _write_status(self, state: str) -> None:
-        now = utcnow()
-        details = {
-            "queue": self.queue.qsize(),
-            "destinations": len(self.destinations),
-            "joining": len(self._joining),
-            "switches": self.switches,
-            "requests": {"rest": self.horizon.requests.rest, "streams": self.horizon.requests.streams}
-            if hasattr(self, "horizon")
-            else None,
-        }
-        try:
-            async with self.db.write() as conn:
-                await status_store.put_status(
-                    conn,
-                    {
-                        "state": state,
-                        "mode": self.mode,
-                        "pid": os.getpid(),
-                        "hostname": socket.gethostname(),
-                        "started_at": self.started_at,
-                        "heartbeat_at": now,
-                        "network_ledger": self.clock.ledger,
-                        "network_closed_at": self.clock.closed_at,
-                        "details": json.dumps(details),
-                    },
-                )
-                for key, reader in self.readers.items():
-                    error = reader.state.last_error
-                    if reader.state.cursor_ahead:
-                        error = "cursor ahead of the network's latest ledger (network reset?)"
-                    await stream_store.update_status(
-                        conn,
-                        key,
-                        {
-                            "connected": reader.state.connected,
-                            "last_event_at": reader.state.last_event_at,
-                            "last_error": error,
-                            "status_updated_at": now,
-                        },
-                    )
-        except (
-            Exception
-        ) as exc:  # the heartbeat must not kill the daemon; a dead store shows as a stale heartbeat
-            log.error("cannot write watcher status", error=str(exc)[:300])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +75,9 @@ class Ingestor:
         self.applied_batches = 0
         self.refetched = 0  # records malformed on the stream, read again from Horizon
         self.last_commit: datetime | None = None
+        # Per stream: records committed, and the ledger close time of the newest one (lag, health).
+        self.committed: Counter[str] = Counter()
+        self.committed_closed_at: dict[str, datetime] = {}
 
     async def run(self) -> None:
         while True:
@@ -221,6 +225,11 @@ class Ingestor:
         # Logged after the commit: a crash before it leaves no trace of work that did not happen.
         self.last_commit = now
         for item in prepared:
+            self.committed[item.record.stream] += 1
+        for stream, item in last.items():
+            if item.closed_at is not None:
+                self.committed_closed_at[stream] = item.closed_at
+        for item in prepared:
             if item.error is not None:
                 log.error(
                     "malformed Horizon record kept as poison",
@@ -238,3 +247,11 @@ class Ingestor:
                 disposition=result.receipt.disposition,
                 events=list(result.events),
             )
+            if "payment.confirmed" in result.events:
+                log.info(
+                    "payment confirmed",
+                    payment_id=result.payment_id,
+                    tx_hash=credit.transaction_hash,
+                    account=credit.destination,
+                    ledger=credit.ledger,
+                )

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from shared import metrics
 from shared.clock import utcnow
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound, RateLimited, StreamFailed
 from shared.stellar.sse import SSEError, SSEEvent
@@ -41,11 +42,15 @@ class StreamState:
     connected: bool = False
     last_event_at: datetime | None = None
     last_error: str | None = None
+    last_error_at: datetime | None = None
     connects: int = 0
     errors: int = 0
-    records: int = 0
+    records: int = 0  # records handed to the ingestor
     repeats: int = 0  # records dropped because their paging token was not after the cursor
     cursor_ahead: bool = False  # the cursor is past the network's latest ledger (a reset network)
+    # time.monotonic() of the current connection's hello and of the last record (lag: watcher/health.py)
+    connected_since: float = 0.0
+    last_record_seen: float = 0.0
 
 
 @dataclass
@@ -60,10 +65,13 @@ class StreamReader:
     not_found_retry: float = 30.0  # an account with no history yet: look again later, quietly
     state: StreamState = field(init=False)
     backoff: Backoff = field(init=False)
+    # Set once the first connection attempt has an outcome: connected (hello) or failed.
+    first_attempt: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.state = StreamState(self.key)
         self.backoff = Backoff(base=0.25, cap=self.reconnect_cap)
+        self.first_attempt = asyncio.Event()
 
     async def run(self) -> None:
         not_found_logged = False
@@ -79,24 +87,27 @@ class StreamReader:
                     continue
                 delay = self.backoff.next_delay()
             except NotFound:
-                self._down("account has no history on Horizon yet", log_it=not not_found_logged)
+                self._down("not_found", "account has no history on Horizon yet", log_it=not not_found_logged)
                 not_found_logged = True
                 delay = self.not_found_retry
             except RateLimited as exc:
-                self._down("rate limited by Horizon (429)")
+                self._down("rate_limited", "rate limited by Horizon (429)")
                 delay = max(exc.retry_after or 0.0, self.backoff.next_delay())
             except (HorizonError, SSEError, aiohttp.ClientError, TimeoutError) as exc:
                 reason = (
                     "silent for too long" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
                 )
-                self._down(reason)
+                self._down(_error_kind(exc), reason)
                 delay = self.backoff.next_delay()
             await asyncio.sleep(delay)
 
-    def _down(self, reason: str, *, log_it: bool = True) -> None:
+    def _down(self, kind: str, reason: str, *, log_it: bool = True) -> None:
         self.state.connected = False
         self.state.last_error = reason
+        self.state.last_error_at = utcnow()
         self.state.errors += 1
+        self.first_attempt.set()
+        metrics.STREAM_ERRORS.labels(kind).inc()
         if log_it:
             log.warning("stream down", stream=self.key, reason=reason, cursor=self.cursor)
 
@@ -113,9 +124,15 @@ class StreamReader:
         delivered = 0
         async for event in stream:
             self.state.last_event_at = utcnow()
+            metrics.LAST_EVENT.set(self.state.last_event_at.timestamp())
             if event.event == "open":
                 self.state.connected = True
+                self.state.connected_since = time.monotonic()
                 self.state.connects += 1
+                self.first_attempt.set()
+                metrics.STREAM_CONNECTS.inc()
+                if self.state.connects > 1:
+                    metrics.STREAM_RECONNECTS.inc()
                 continue
             if event.event == "close":
                 break
@@ -129,5 +146,18 @@ class StreamReader:
             await self.queue.put(StreamRecord(self.key, event.id, event.data))
             self.cursor = event.id
             self.state.records += 1
+            self.state.last_record_seen = time.monotonic()
+            metrics.STREAM_RECORDS.inc()
             delivered += 1
         return delivered
+
+
+def _error_kind(exc: BaseException) -> str:
+    """A bounded label for stream_errors_total."""
+    if isinstance(exc, TimeoutError):
+        return "silence"
+    if isinstance(exc, SSEError | StreamFailed):
+        return "protocol"
+    if isinstance(exc, HorizonError):
+        return "http"
+    return "connection"

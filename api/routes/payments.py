@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from aiohttp import web
 
 from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, SETTINGS
@@ -27,6 +28,7 @@ from shared.store.payments import PaymentRow
 from shared.views import asset_view, payment_view
 
 PROBLEMS: dict[int, type[ProblemOut] | None] = {401: ProblemOut, 403: ProblemOut}
+log = structlog.get_logger("paywatch.api.payments")
 
 
 async def render(request: web.Request, row: PaymentRow, status: int = 200) -> web.Response:
@@ -56,6 +58,15 @@ async def render(request: web.Request, row: PaymentRow, status: int = 200) -> we
 async def initiate_payment(request: web.Request, body: InitiatePayment) -> web.Response:
     app = request.app
     row, created = await initiate(app[DATABASE], app[SETTINGS], app[APPLY_CONTEXT], body)
+    if created:  # the payment's first journal entry: `journalctl PAYMENT_ID=…` starts here
+        log.info(
+            "payment initiated",
+            payment_id=row.id,
+            order_id=row.order_id,
+            account=row.destination,
+            amount=format_amount(row.amount),
+            currency=row.currency,
+        )
     return await render(request, row, 201 if created else 200)
 
 

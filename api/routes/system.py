@@ -1,15 +1,17 @@
-"""Health, readiness and the OpenAPI document (no authentication)."""
+"""Health, readiness, metrics and the OpenAPI document (no authentication)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.keys import DATABASE, OPENAPI
 from api.models import HealthOut
 from api.routes import ROUTES
+from shared.metrics import REGISTRY
 from shared.store.migrate import SchemaError, ensure_schema
 
 
@@ -40,3 +42,17 @@ async def readyz(request: web.Request) -> web.Response:
 @ROUTES.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", scope=None, tag="system")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
+
+
+_prometheus = make_aiohttp_handler(REGISTRY)
+
+
+@ROUTES.route(
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics (text exposition; OpenMetrics when asked for in Accept)",
+    scope=None,
+    tag="system",
+)
+async def metrics(request: web.Request) -> web.StreamResponse:
+    return await _prometheus(request)

@@ -8,8 +8,9 @@ PostgreSQL: psycopg 3, READ COMMITTED; row locks (`FOR UPDATE`) serialise change
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 Backend = Literal["sqlite", "postgresql"]
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("paywatch_after_commit", default=None)
+
+
+def after_commit(hook: Callable[[], None]) -> None:
+    """Run `hook` once the current `Database.write()` transaction commits (never on rollback).
+
+    For effects outside the database that must match what was committed, such as metrics. Outside
+    a write transaction it runs at once.
+    """
+    hooks = _AFTER_COMMIT.get()
+    if hooks is None:
+        hook()
+    else:
+        hooks.append(hook)
 
 
 def backend_of(url: str) -> Backend:
@@ -89,8 +104,15 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
-        async with self.writer.begin() as conn:
-            yield conn
+        hooks: list[Callable[[], None]] = []
+        token = _AFTER_COMMIT.set(hooks)
+        try:
+            async with self.writer.begin() as conn:
+                yield conn
+        finally:
+            _AFTER_COMMIT.reset(token)
+        for hook in hooks:  # only reached when the commit succeeded
+            hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
