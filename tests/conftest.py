@@ -12,6 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,19 @@ async def shop(network: Network, db: Database, db_url: str, aiohttp_client: Any)
 async def watching(shop: Shop) -> AsyncIterator[Shop]:
     async with running_watcher(shop.settings, shop.db):
         yield shop
+
+
+@asynccontextmanager
+async def another_database(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A second migrated database on the same backend as `db_url` (for comparing two runs)."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'second.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"paywatch_t_{uuid.uuid4().hex[:16]}"
+    _admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    try:
+        yield _pg_url(name)
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
