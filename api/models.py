@@ -247,6 +247,8 @@ class InboundResult(BaseModel):
 
 class WatcherStateOut(BaseModel):
     state: str = Field(description="starting, running, stopped, or 'never started'")
+    role: str | None = Field(description="leader (reads Horizon) or standby")
+    instance: str | None
     mode: str | None
     pid: int | None
     hostname: str | None
@@ -281,6 +283,15 @@ class ErrorNoteOut(BaseModel):
     error: str | None
 
 
+class WatcherInstanceOut(BaseModel):
+    instance: str
+    role: str
+    state: str
+    pid: int | None
+    hostname: str | None
+    heartbeat_age_seconds: float | None
+
+
 class MonitorStatus(BaseModel):
     watcher: WatcherStateOut
     mode: str | None
@@ -292,6 +303,7 @@ class MonitorStatus(BaseModel):
     payments: dict[str, int]
     outbox_backlog: int | None = Field(description="webhook deliveries waiting; null while unknown")
     last_errors: list[ErrorNoteOut]
+    instances: list[WatcherInstanceOut]
 
 
 PaymentOut.model_rebuild()

@@ -35,6 +35,7 @@ from shared.store import payments as payment_store
 from shared.store import receipts as receipt_store
 from shared.store.engine import Database
 from shared.store.errors import violates
+from shared.store.notifications import notify_payments
 from shared.store.payments import PaymentRow
 from shared.store.receipts import ReceiptRow
 from shared.views import payment_asset
@@ -106,6 +107,7 @@ async def initiate(
                     },
                 )
                 await emit(conn, "payment.initiated", payment=row, details=Details(), receipt=None, ctx=ctx)
+                await notify_payments(conn)  # PostgreSQL: wakes the watcher at commit
                 return row, True
         except IntegrityError as exc:
             if violates(exc, "uq_payments_reference", "payments.reference"):

@@ -172,6 +172,7 @@ class WatcherSettings(_Section):
     reconnect_max_seconds: float = Field(60, gt=0)
     expiry_check_seconds: float = Field(5, gt=0, le=300)
     not_found_retry_seconds: float = Field(30, gt=0, le=3600)
+    leader_lease_seconds: float = Field(6, ge=0.5, le=300)
 
 
 class ApiSettings(_Section):

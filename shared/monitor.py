@@ -32,7 +32,8 @@ def _details(text: str | None) -> dict[str, Any]:
 
 async def collect_status(db: Database, now: datetime | None = None) -> dict[str, Any]:
     async with db.read() as conn:
-        status = await status_store.get_status(conn)
+        instances = await status_store.all_statuses(conn)
+        status = instances[0] if instances else None  # the leader (lease holder) first
         streams = await stream_store.all_streams(conn)
         counts = await payment_store.count_by_status(conn)
         backlog = await backlog_store.outbox_backlog(conn)
@@ -68,6 +69,8 @@ async def collect_status(db: Database, now: datetime | None = None) -> dict[str,
     return {
         "watcher": {
             "state": status.state if status else "never started",
+            "role": status.role if status else None,
+            "instance": status.instance if status else None,
             "mode": status.mode if status else None,
             "pid": status.pid if status else None,
             "hostname": status.hostname if status else None,
@@ -90,6 +93,20 @@ async def collect_status(db: Database, now: datetime | None = None) -> dict[str,
         # None: unknown (this build has no webhook outbox yet; see shared/store/backlog.py)
         "outbox_backlog": backlog,
         "last_errors": details.get("last_errors", []),
+        # Every watcher process on this database: one leads, the others stand by (SPEC §10).
+        "instances": [
+            {
+                "instance": row.instance,
+                "role": row.role,
+                "state": row.state,
+                "pid": row.pid,
+                "hostname": row.hostname,
+                "heartbeat_age_seconds": (
+                    round((now - row.heartbeat_at).total_seconds(), 1) if row.heartbeat_at else None
+                ),
+            }
+            for row in instances
+        ],
     }
 
 
@@ -103,7 +120,8 @@ def render_text(data: dict[str, Any]) -> str:
     lag = data["lag_seconds"]
     backlog = data["outbox_backlog"]
     lines = [
-        f"watcher: {watcher['state']} (pid {watcher['pid']} on {watcher['hostname']}), heartbeat {heartbeat}",
+        f"watcher: {watcher['state']} {watcher['role'] or ''} (pid {watcher['pid']} on {watcher['hostname']}), "
+        f"heartbeat {heartbeat}",
         f"mode: {data['mode']}   lag: {'unknown' if lag is None else f'{lag} s'}   "
         f"last event: {data['last_event_at'] or 'none'}",
         f"streams: {data['active_streams']} connected of {len(data['streams'])}",
@@ -114,6 +132,11 @@ def render_text(data: dict[str, Any]) -> str:
         lines.append(
             f"  {stream['key']}: {state}, cursor {stream['cursor']}, ledger {stream['last_ledger']}, "
             f"lag {stream_lag}, last event {stream['last_event_at'] or 'none'}"
+        )
+    standbys = [i for i in data["instances"] if i["role"] != "leader"]
+    if standbys:
+        lines.append(
+            "standing by: " + ", ".join(f"pid {i['pid']} on {i['hostname']} ({i['state']})" for i in standbys)
         )
     lines.append(f"pending payments: {data['pending_payments']}")
     lines.append(f"webhook outbox backlog: {'unknown' if backlog is None else backlog}")

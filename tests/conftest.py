@@ -138,6 +138,7 @@ def make_settings(
             "backfill_margin_seconds": 0,
             "expiry_check_seconds": 0.1,
             "not_found_retry_seconds": 0.2,
+            "leader_lease_seconds": 2,
             "metrics_port": 0,  # in-process watchers: any free port, never a running watcher's
         },
     }

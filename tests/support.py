@@ -157,6 +157,7 @@ stream_silence_seconds = {w.stream_silence_seconds}
 reconnect_max_seconds = {w.reconnect_max_seconds}
 expiry_check_seconds = {w.expiry_check_seconds}
 not_found_retry_seconds = {w.not_found_retry_seconds}
+leader_lease_seconds = {w.leader_lease_seconds}
 metrics_port = 0
 [logging]
 level = "info"

@@ -25,6 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import secrets
+import socket
 from collections.abc import Container, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -41,11 +44,14 @@ from shared.stellar.records import RecordError, ledger_of_token, parse_time
 from shared.store import payments as payment_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
+from shared.store.leases import LeaseLost
+from shared.store.notifications import PAYMENTS_CHANNEL, listen
 from shared.systemd import notify, watchdog_interval
 from watcher.backoff import Backoff
 from watcher.expiry import ExpiryWatcher, NetworkClock
 from watcher.health import Assessment, Health
 from watcher.ingest import STOP, Ingestor, QueueItem
+from watcher.leadership import Leadership
 from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
@@ -95,7 +101,8 @@ class Watcher:
         self.ready = asyncio.Event()
         self.started_at = utcnow()
         self.clock = NetworkClock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # the leader's session
+        self._process_tasks: set[asyncio.Task[None]] = set()  # health: the whole process
         self._reader_tasks: dict[str, asyncio.Task[None]] = {}
         self._joining: dict[str, asyncio.Task[None]] = {}  # account streams being positioned, backfills
         self._switch_lock = asyncio.Lock()
@@ -104,6 +111,10 @@ class Watcher:
         self._positions: dict[datetime, str] = {}  # start-position searches already done
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
+        self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.role = "standby"
+        self.leadership = Leadership(db, self.instance, lease_seconds=settings.watcher.leader_lease_seconds)
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
@@ -143,25 +154,66 @@ class Watcher:
         connector = aiohttp.TCPConnector(limit=0)  # streams are long-lived: no pool-size cap
         async with aiohttp.ClientSession(connector=connector) as session:
             self.horizon = HorizonClient(self.settings.network.horizon_urls, session)
-            self.ingestor = Ingestor(self.db, self.ctx, self.horizon, self.queue, self._accounts_for)
-            self.expiry = ExpiryWatcher(
-                self.db,
-                self.horizon,
-                self.ctx,
-                self.clock,
-                self._stream_for,
-                check_interval=self.settings.watcher.expiry_check_seconds,
-            )
+            self._new_session()
             self.health.metrics_url = await self.metrics_server.start() + "/metrics"
             try:
                 await self._serve(stop)
             finally:
+                await self.leadership.release()
                 await self.metrics_server.stop()
 
+    def _new_session(self) -> None:
+        """Fresh per-leadership state: nothing read or queued under a previous lease survives."""
+        self.queue = asyncio.Queue(maxsize=2000)
+        self.readers = {}
+        self.destinations = {}
+        self.followers = set()
+        self._reader_tasks = {}
+        self._joining = {}
+        self._streams_started = asyncio.Event()
+        self.mode = "network" if self.settings.watcher.mode == "network" else "accounts"
+        self.ingestor = Ingestor(
+            self.db, self.ctx, self.horizon, self.queue, self._accounts_for, fence=self.leadership.fence
+        )
+        self.expiry = ExpiryWatcher(
+            self.db,
+            self.horizon,
+            self.ctx,
+            self.clock,
+            self._stream_for,
+            check_interval=self.settings.watcher.expiry_check_seconds,
+            fence=self.leadership.fence,
+        )
+
     async def _serve(self, stop: asyncio.Event) -> None:
-        """Start the tasks, run until stopped (or a critical task fails), then drain."""
+        """Stand by until this process leads; lead until stopped, or stand by again if deposed."""
         await self.health.write_status("starting")
+        process_tasks = [
+            self._spawn(self.health.heartbeat(), critical=True, name="heartbeat", process=True),
+            self._spawn(self.health.watchdog(), critical=True, name="watchdog", process=True),
+        ]
+        try:
+            while not stop.is_set():
+                self.role = "standby"
+                self._spawn(self._announce_standby(), name="announce standby", process=True)
+                if not await self.leadership.acquire(stop):
+                    break
+                self.role = "leader"
+                if await self._lead(stop) == "stopped":
+                    break
+                self._new_session()
+        finally:
+            self.health.stopping = True  # no WATCHDOG=1 after STOPPING=1
+            for task in process_tasks:
+                task.cancel()
+            await asyncio.gather(*process_tasks, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.health.write_status("stopped"), FINAL_STATUS_TIMEOUT)
+
+    async def _lead(self, stop: asyncio.Event) -> str:
+        """The leader's session; returns "stopped" after a clean drain or "lost" when deposed."""
         ingest_task = self._spawn(self.ingestor.run(), critical=True, name="ingest")
+        self._spawn(self.leadership.keep(), critical=True, name="lease")
         self._spawn(self.expiry.run(), critical=True, name="expiry")
         async with self.db.read() as conn:
             self._last_payment_pk = await payment_store.max_pk(conn)
@@ -174,20 +226,26 @@ class Watcher:
             self.mode = choose_mode("accounts", len(self.destinations), DEFAULT_LEDGERS_PER_HOUR, self.budget)
         await self._start_mode()
         self._spawn(self._poll_payments(), critical=True, name="poll")
-        self._spawn(self.health.heartbeat(), critical=True, name="heartbeat")
-        self._spawn(self.health.watchdog(), critical=True, name="watchdog")
+        if self.db.backend == "postgresql":
+            self._spawn(self._listen_for_payments(), name="listen")
         self._spawn(self._supervise(), critical=True, name="supervise")
         self._spawn(self._announce_ready(), name="announce ready")
         log.info("watcher started", mode=self.mode, destinations=len(self.destinations))
-        failed = await self._wait(stop)
-        self.health.stopping = True  # no WATCHDOG=1 after STOPPING=1
+        outcome = await self._wait(stop)
+        if outcome == "lost":
+            # Deposed: stop writing at once. Nothing is drained; whatever was not committed is read
+            # again by the next leader from the stored cursors.
+            await self._cancel_session()
+            return "lost"
         notify("STOPPING=1\nSTATUS=draining")
-        log.info("watcher stopping", reason="failure" if failed else "stop requested")
+        log.info(
+            "watcher stopping", reason="failure" if isinstance(outcome, BaseException) else "stop requested"
+        )
         await self._drain(ingest_task)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.health.write_status("stopped"), FINAL_STATUS_TIMEOUT)
-        if failed is not None:
-            raise failed
+        await self.leadership.release()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return "stopped"
 
     async def _announce_ready(self) -> None:
         """READY=1 once the streams run (SPEC §5.5): every stream opened at start is positioned and its
@@ -196,57 +254,95 @@ class Watcher:
         await self._streams_started.wait()
         await asyncio.gather(*(reader.first_attempt.wait() for reader in list(self.readers.values())))
         await self.health.write_status("running")  # operators see the streams as they are at READY
+        self._ready_once(f"watcher ready (leader, {len(self.readers)} streams)")
+
+    async def _announce_standby(self) -> None:
+        """A standby is up and doing its job (waiting to take over): READY for systemd, too."""
+        await asyncio.sleep(self.leadership.lease_seconds / 4)
+        if self.role == "standby":
+            await self.health.write_status("running")
+            self._ready_once("watcher ready (standby)")
+
+    def _ready_once(self, message: str) -> None:
+        if self.ready.is_set():
+            return
         self.ready.set()
         self.health.ready = True
-        log.info("watcher ready", mode=self.mode, streams=len(self.readers), metrics=self.health.metrics_url)
+        log.info(message, mode=self.mode, role=self.role, metrics=self.health.metrics_url)
         notify(f"READY=1\nSTATUS={self.health.status_line()}")
 
     @property
     def budget(self) -> int:
         return self.settings.watcher.request_budget_per_hour
 
-    async def _wait(self, stop: asyncio.Event) -> BaseException | None:
-        """Until a stop is requested or a critical task fails (then the process must exit non-zero)."""
+    async def _wait(self, stop: asyncio.Event) -> BaseException | str | None:
+        """Until a stop is requested (None), the lease is lost ("lost"), or a critical task fails."""
         stopper = asyncio.create_task(stop.wait())
+        deposed = asyncio.create_task(self.leadership.lost.wait())
         try:
             while True:
-                critical = [task for task in self._tasks if task.get_name().startswith("critical:")]
+                critical = [task for task in self._all_tasks() if task.get_name().startswith("critical:")]
                 # Re-read the task list every second: readers come and go with mode switches.
                 done, _ = await asyncio.wait(
-                    [stopper, *critical], return_when=asyncio.FIRST_COMPLETED, timeout=1.0
+                    [stopper, deposed, *critical], return_when=asyncio.FIRST_COMPLETED, timeout=1.0
                 )
                 if stopper in done:
                     return None
+                if deposed in done:
+                    return "lost"
                 for task in done:
                     if task.cancelled():
                         continue  # a reader stopped on purpose (mode switch)
                     exc = task.exception()
+                    if isinstance(exc, LeaseLost):
+                        self.leadership.lost.set()
+                        return "lost"
                     if exc is not None:
                         log.error("critical task failed", task=task.get_name(), error=repr(exc))
                         return exc
                     return RuntimeError(f"{task.get_name()} ended unexpectedly")
         finally:
             stopper.cancel()
+            deposed.cancel()
 
     async def _drain(self, ingest_task: asyncio.Task[None]) -> None:
-        """Stop reading, let the ingestor finish what it holds, then cancel the rest."""
+        """Stop reading, let the ingestor finish what it holds, then cancel the rest of the session."""
         await self._stop_readers(forget=False)
         if not ingest_task.done():
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(STOP)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(ingest_task), timeout=20)
-        for task in list(self._tasks):
+        await self._cancel_session()
+
+    async def _cancel_session(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _all_tasks(self) -> list[asyncio.Task[None]]:
+        return [*self._tasks, *self._process_tasks]
+
+    async def _listen_for_payments(self) -> None:
+        """PostgreSQL: LISTEN for new payments (the API notifies in the creating transaction)."""
+        async for _ in listen(self.db.url, PAYMENTS_CHANNEL):
+            self._payments_changed.set()
 
     def _spawn(
-        self, coro: Coroutine[Any, Any, None], *, critical: bool = False, name: str = ""
+        self,
+        coro: Coroutine[Any, Any, None],
+        *,
+        critical: bool = False,
+        name: str = "",
+        process: bool = False,
     ) -> asyncio.Task[None]:
+        """A task of the leader's session (cancelled with it), or of the whole process."""
         task_name = ("critical:" if critical else "task:") + (name or getattr(coro, "__name__", "task"))
         task = asyncio.create_task(coro, name=task_name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._process_tasks if process else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         return task
 
     # -- coverage --------------------------------------------------------------------------------
@@ -362,7 +458,7 @@ class Watcher:
         if row is not None:
             return row.cursor
         cursor = await self._start_position(self._since(account))
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             row = await stream_store.create_stream(conn, key, cursor, utcnow())
         return row.cursor
 
@@ -384,7 +480,7 @@ class Watcher:
 
     async def _unfollow_all(self) -> None:
         """Entering accounts mode: followers of the network stream resume from its cursor."""
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             keys = [account_stream_key(d) for d in self.destinations]
             rows = await stream_store.rows_by_key(conn, [NETWORK, *keys])
             network = rows.get(NETWORK)
@@ -420,14 +516,14 @@ class Watcher:
             )
             cursor = await self._start_position(since)
             self._network_origin = since
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             row = await stream_store.create_stream(conn, NETWORK, cursor, utcnow())
         return row.cursor
 
     async def _follow_all_from_oldest(self) -> None:
         """Entering network mode from accounts mode: start at the oldest account cursor; all follow."""
         now = utcnow()
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             keys = [account_stream_key(d) for d in self.destinations]
             rows = await stream_store.rows_by_key(conn, [NETWORK, *keys])
             own = [int(row.cursor) for key, row in rows.items() if key != NETWORK and row.follows is None]
@@ -450,7 +546,7 @@ class Watcher:
         origin = self._network_origin
         cursor = self.readers[NETWORK].cursor
         now = utcnow()
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             rows = await stream_store.rows_by_key(conn, [account_stream_key(d) for d in self.destinations])
             for destination in list(self.destinations):
                 if account_stream_key(destination) in rows or self._since(destination) < origin:
@@ -492,7 +588,7 @@ class Watcher:
                 await self.queue.put(StreamRecord(key, token, json.dumps(record, separators=(",", ":"))))
                 cursor = token
         await self.ingestor.drained()
-        async with self.db.write() as conn:
+        async with self.leadership.write() as conn:
             await stream_store.set_follows(conn, key, NETWORK, None, utcnow())
         self.followers.add(destination)
         self._joining.pop(destination, None)
@@ -519,7 +615,9 @@ class Watcher:
         """Learn about new payments from the store (SQLite: polling; cheap indexed query)."""
         interval = self.settings.watcher.poll_interval_seconds
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._payments_changed.wait(), timeout=interval)
+            self._payments_changed.clear()
             async with self.db.read() as conn:
                 fresh = await payment_store.created_since(conn, self._last_payment_pk)
             for payment in fresh:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.apply import ApplyContext, close_expired
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
@@ -86,6 +87,7 @@ class ExpiryWatcher:
         stream_for: Callable[[str], str | None],
         *,
         check_interval: float,
+        fence: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.horizon = horizon
@@ -93,6 +95,7 @@ class ExpiryWatcher:
         self.clock = clock
         self.stream_for = stream_for  # destination → stream key whose cursor covers it (None: not yet)
         self.check_interval = check_interval
+        self.fence = fence
         # An estimate drifts with the network's real ledger pace: re-anchor it this often.
         self.refresh_interval = check_interval * 12
         self.wakeup = asyncio.Event()  # set when payments appear
@@ -163,6 +166,8 @@ class ExpiryWatcher:
         if pending and ledger_of_token(str(pending[0].get("paging_token", "0"))) <= ledger:
             return  # a record up to ledger L is not applied yet; the stream will get there
         async with self.db.write() as conn:
+            if self.fence is not None:
+                await self.fence(conn)
             closed = await close_expired(conn, destination, through, self.ctx)
             await stream_store.set_processed_through(conn, key, through, self.ctx.now())
         for payment_id, event_type in closed:

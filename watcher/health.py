@@ -56,6 +56,8 @@ class WatcherView(Protocol):
     ingestor: Ingestor
     clock: NetworkClock
     started_at: datetime
+    instance: str
+    role: str  # "leader" | "standby"
 
     @property
     def mode(self) -> str: ...
@@ -112,7 +114,8 @@ class Health:
         now = utcnow()
         ingestor = self.watcher.ingestor
         queued = ingestor.queue.qsize()
-        if queued == 0 or ingestor.applied_batches != self._batches_seen:
+        # A standby applies nothing: its progress is its heartbeat alone.
+        if queued == 0 or ingestor.applied_batches != self._batches_seen or self.watcher.role != "leader":
             self._pipeline_ok_at = now_mono
         self._batches_seen = ingestor.applied_batches
         self._observe_streams(now, now_mono)
@@ -246,7 +249,9 @@ class Health:
             async with self.db.write() as conn:
                 await status_store.put_status(
                     conn,
+                    self.watcher.instance,
                     {
+                        "role": self.watcher.role,
                         "state": state,
                         "mode": self.watcher.mode,
                         "pid": os.getpid(),

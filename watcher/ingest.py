@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.apply import Applied, ApplyContext, apply_credit
 from shared.domain.credits import Credit
@@ -65,6 +66,7 @@ class Ingestor:
         accounts_for: Callable[[str], Container[str]],
         *,
         batch_size: int = 200,
+        fence: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.ctx = ctx
@@ -72,6 +74,7 @@ class Ingestor:
         self.queue = queue
         self.accounts_for = accounts_for
         self.batch_size = batch_size
+        self.fence = fence  # the leader's check inside every write transaction (LeaseLost if deposed)
         self.applied_batches = 0
         self.refetched = 0  # records malformed on the stream, read again from Horizon
         self.last_commit: datetime | None = None
@@ -196,6 +199,8 @@ class Ingestor:
         last: dict[str, Prepared] = {}
         applied: list[tuple[Credit, Applied]] = []
         async with self.db.write() as conn:
+            if self.fence is not None:
+                await self.fence(conn)
             for item in prepared:
                 if item.error is not None:
                     await receipt_store.insert_poison(

@@ -168,7 +168,8 @@ api_keys = Table(
 watcher_status = Table(
     "watcher_status",
     metadata,
-    Column("id", Integer, primary_key=True),  # single row, id = 1
+    Column("instance", String(120), primary_key=True),  # host:pid:random, one row per watcher process
+    Column("role", String(16), nullable=False),  # leader | standby
     Column("state", String(16), nullable=False),  # starting | running | stopping | stopped
     Column("mode", String(16), nullable=False),
     Column("pid", Integer),
@@ -179,6 +180,18 @@ watcher_status = Table(
     Column("network_closed_at", UTCTimestamp),
     Column("last_error", Text),
     Column("details", Text),  # JSON: extra status for operators
+)
+
+# Leadership among watcher processes: one lease row; every leader write transaction checks `token`
+# (fencing: a deposed leader's later transactions fail instead of writing).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(120), nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=False),  # microseconds, on the database server's clock
+    Column("acquired_at", BigInteger, nullable=False),
 )
 
 # Verified refund payments from a receiving account back to a payer (one row per Horizon operation).
