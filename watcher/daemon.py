@@ -37,6 +37,7 @@ from watcher.expiry import ExpiryWatcher, NetworkClock
 from watcher.ingest import STOP, Ingestor
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
+from watcher.webhook_dispatcher import WebhookDispatcher
 
 log = structlog.get_logger("paywatch.watcher")
 
@@ -62,6 +63,7 @@ class Watcher:
         self.horizon: HorizonClient
         self.ingestor: Ingestor
         self.expiry: ExpiryWatcher
+        self.webhooks = WebhookDispatcher(db, settings)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -77,7 +79,10 @@ class Watcher:
                 self._stream_for,
                 check_interval=self.settings.watcher.expiry_check_seconds,
             )
+            await self.webhooks.prepare()  # endpoints in the store before any event is emitted
             await self._write_status("starting")
+            if self.webhooks.has_endpoints:
+                self._spawn(self.webhooks.run(), critical=True, name="webhooks")
             ingest_task = self._spawn(self.ingestor.run(), critical=True)
             self._spawn(self.expiry.run(), critical=True)
             async with self.db.read() as conn:
