@@ -8,7 +8,8 @@
 Retries follow the configured schedule (delay after the 1st, 2nd, … failure; the last delay repeats),
 each delay drawn from [delay × (1 − jitter), delay], and never past the delivery's `give_up_at`: the
 last attempt happens at that moment at the latest. `Retry-After` (seconds or an HTTP date), when a
-retried answer carries one, replaces the scheduled delay, capped at the schedule's longest delay.
+retried answer carries one, replaces the scheduled delay exactly; if it points past `give_up_at`, the
+delivery fails then and there (no attempt would be allowed in the window).
 """
 
 from __future__ import annotations
@@ -81,8 +82,7 @@ class RetrySchedule:
         if now >= give_up_at:
             return GiveUp("retry window spent")
         if retry_after is not None:
-            wait = min(retry_after, max(self.delays))
-            at = now + timedelta(seconds=wait)
+            at = now + timedelta(seconds=retry_after)
             if at > give_up_at:
                 return GiveUp("Retry-After points past the retry window")
             return Retry(at)

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Text, func, literal, or_, select, update
+from sqlalchemy import Text, bindparam, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -270,27 +270,54 @@ async def claim(
     return sorted(rows, key=lambda row: row.id)
 
 
-async def settle(
-    conn: AsyncConnection,
-    delivery_id: int,
-    token: str,
-    *,
-    attempt: dict[str, Any],
-    changes: dict[str, Any],
-) -> bool:
-    """Record one attempt and, if this claimer still holds the lease, the delivery's new state.
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One finished attempt: its log entry, and the delivery's new values if the lease still holds."""
 
-    Returns False when the lease was lost (expired and taken over, or the delivery was failed by a
-    disable or a removal meanwhile): the attempt is logged, the state is left to its new owner.
+    delivery_id: int
+    token: str
+    attempt: dict[str, Any]
+    changes: dict[str, Any]
+
+
+async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> set[int]:
+    """Record attempts and, where their claimer still holds the lease, the deliveries' new state.
+
+    Returns the ids whose state was written. A lease is lost when it expired and another claimer
+    took the delivery, or when a disable or a removal failed it meanwhile: the attempt is still
+    logged, the state is left alone. A few statements for any number of outcomes (executemany).
     """
-    await conn.execute(webhook_attempts.insert().values(delivery_id=delivery_id, **attempt))
+    if not outcomes:
+        return set()
     d = webhook_deliveries.c
-    result = await conn.execute(
-        update(webhook_deliveries)
-        .where(d.id == delivery_id, d.lease_token == token, d.status == "pending")
-        .values(lease_token=None, leased_until=None, **changes)
+    held = (
+        select(d.id)
+        .where(
+            tuple_(d.id, d.lease_token).in_([(o.delivery_id, o.token) for o in outcomes]),
+            d.status == "pending",
+        )
+        .with_for_update()
     )
-    return bool(result.rowcount)
+    kept = {int(row[0]) for row in (await conn.execute(held)).all()}
+    await conn.execute(
+        webhook_attempts.insert(), [{"delivery_id": o.delivery_id, **o.attempt} for o in outcomes]
+    )
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for outcome in outcomes:
+        if outcome.delivery_id in kept:
+            values = {**outcome.changes, "lease_token": None, "leased_until": None}
+            shape = tuple(sorted(values))
+            by_shape.setdefault(shape, []).append(
+                {"k_id": outcome.delivery_id, **{f"v_{name}": value for name, value in values.items()}}
+            )
+    for shape, rows in by_shape.items():
+        statement = (
+            update(webhook_deliveries)
+            .where(d.id == bindparam("k_id"))
+            .values({name: bindparam(f"v_{name}") for name in shape})
+        )
+        await conn.execute(statement, rows)
+    return kept
 
 
 async def release(conn: AsyncConnection, tokens: Iterable[str], now: datetime) -> int:
