@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
@@ -22,6 +23,7 @@ from tests.conftest import make_settings
 from tests.webhook_support import (
     FAST,
     HANG,
+    SECRET,
     Received,
     Receiver,
     attempts_of,
@@ -34,6 +36,7 @@ from tests.webhook_support import (
     receiving,
     with_webhooks,
 )
+from watcher.webhook_sender import post_signed
 
 ACCOUNT = "GCNL55IJTH2HX26HLNIGYD2JIQLTBAQL3SVPNZA6PXK7NAVHU423WOTE"
 
@@ -80,7 +83,7 @@ async def test_retried_on_the_schedule_until_delivered_exactly_once(
     assert len({r.body for r in requests}) == 1  # the same bytes every time
     gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
     for gap, delay in zip(gaps, [schedule[0], schedule[1], schedule[2]], strict=True):
-        assert delay * (1 - jitter) - 0.02 <= gap <= delay + poll + 0.3, (gaps, schedule)
+        assert delay * (1 - jitter) - 0.02 <= gap <= delay + poll + 0.5, (gaps, schedule)
 
     (row,) = await deliveries(db, event_id=event_id)
     assert (row.status, row.attempts, row.last_status_code, row.next_attempt_at) == (
@@ -191,7 +194,7 @@ async def test_429_waits_as_long_as_retry_after_says(db: Database, db_url: str, 
         first, second = await receiver.wait_count("busy", 2)
         await dispatcher.until_settled(2)
     # The schedule alone would have retried after at most 0.2 s.
-    assert 1.0 - 0.05 <= second.at - first.at <= 1.0 + 0.4
+    assert 1.0 - 0.05 <= second.at - first.at <= 1.0 + 0.6
     (row,) = await deliveries(db)
     assert row.status == "delivered"
 
@@ -312,3 +315,20 @@ async def test_a_crashed_claimers_lease_runs_out_and_shutdown_hands_leases_back(
     assert (row.status, row.lease_token, row.attempts) == ("pending", None, 1)
     assert row.next_attempt_at is not None
     assert row.next_attempt_at <= utcnow()
+
+
+async def test_attempt_errors_never_quote_the_endpoint_url() -> None:
+    async with aiohttp.ClientSession() as session:
+        result = await post_signed(
+            session,
+            "http://127.0.0.1:99999/hook?token=s3cret",  # an invalid port: aiohttp quotes the URL
+            message_id="1",
+            secrets=[SECRET],
+            body=b"{}",
+            timestamp=int(time.time()),
+            timeout_seconds=2,
+        )
+    assert result.status is None
+    assert result.error is not None
+    assert "s3cret" not in result.error
+    assert "<url>" in result.error

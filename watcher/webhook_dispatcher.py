@@ -225,13 +225,25 @@ class WebhookDispatcher:
 
     async def _round(self, session: aiohttp.ClientSession, *, every_lane: bool) -> None:
         """Record finished attempts and claim new work, in ONE transaction; then start the attempts."""
+        hungry = [lane for lane in self.lanes.values() if lane.free > 0 and (every_lane or lane.maybe_more)]
+        if every_lane and hungry:
+            # Look before taking the write lock (SQLite has one writer): most polls find nothing due.
+            async with self.db.read() as conn:
+                due = await webhook_store.due_endpoints(
+                    conn, [lane.endpoint_id for lane in hungry], self.now()
+                )
+            for lane in hungry:
+                lane.maybe_more = lane.endpoint_id in due
+            hungry = [lane for lane in hungry if lane.maybe_more]
+        if not self._finished and not hungry:
+            return
         finished, self._finished = self._finished, []
         settlements = [self._settlement(item) for item in finished]
         try:
             async with self.db.write() as conn:
                 recorded = await self._record(conn, settlements)
                 gone = {s.finished.lane.name for s in settlements if s.gone}
-                claims = await self._claim(conn, every_lane=every_lane, skip=gone)
+                claims = await self._claim(conn, [lane for lane in hungry if lane.name not in gone])
         except BaseException:
             self._finished = finished + self._finished  # recorded by a later round
             raise
@@ -244,13 +256,13 @@ class WebhookDispatcher:
                 task.add_done_callback(self._attempts.pop)
 
     async def _claim(
-        self, conn: AsyncConnection, *, every_lane: bool, skip: set[str]
+        self, conn: AsyncConnection, lanes: list[Lane]
     ) -> list[tuple[Lane, str, list[DeliveryRow]]]:
-        """Lease due deliveries for lanes with free slots (after a poll: all; else those with more due)."""
+        """Lease due deliveries for these lanes, as many as each has free slots."""
         claims = []
         now = self.now()
-        for lane in self.lanes.values():
-            if lane.free <= 0 or lane.name in skip or not (every_lane or lane.maybe_more):
+        for lane in lanes:
+            if lane.free <= 0:
                 continue
             token = secrets.token_hex(16)
             rows = await webhook_store.claim(

@@ -19,6 +19,7 @@ from shared.signatures import sign_headers
 
 EXCERPT_BYTES = 200
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]+")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\")]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ async def post_signed(
             None, f"no answer within {timeout_seconds:g} s", None, time.monotonic() - started
         )
     except (aiohttp.ClientError, OSError, ValueError) as exc:
-        message = str(exc) or type(exc).__name__
+        # Some errors quote the URL, which may carry credentials or a token: never store or log it.
+        message = _URL.sub("<url>", str(exc)) or type(exc).__name__
         return AttemptResult(None, f"{type(exc).__name__}: {message}"[:300], None, time.monotonic() - started)
     duration = time.monotonic() - started
     if 200 <= status < 300:

@@ -427,6 +427,17 @@ async def attempts_for(conn: AsyncConnection, delivery_ids: Sequence[int]) -> di
     return found
 
 
+async def due_endpoints(conn: AsyncConnection, endpoint_ids: Sequence[int], now: datetime) -> set[int]:
+    """Which of these endpoints have a delivery due now (a cheap read before claiming)."""
+    d = webhook_deliveries.c
+    query = (
+        select(d.endpoint_id)
+        .where(d.endpoint_id.in_(list(endpoint_ids)), d.status == "pending", d.next_attempt_at <= now)
+        .distinct()
+    )
+    return {int(row[0]) for row in (await conn.execute(query)).all()}
+
+
 async def backlog(conn: AsyncConnection) -> dict[int, int]:
     """Pending deliveries (waiting or in flight) per endpoint id."""
     d = webhook_deliveries.c
