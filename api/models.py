@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.config import WEBHOOK_NAME_PATTERN
 from shared.domain.amounts import AmountError, parse_amount
 from shared.domain.lifecycle import EventType
 
@@ -254,7 +255,9 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 class DeliveryListQuery(Query):
     status: DeliveryStatus | None = None
     event_type: EventType | None = None
-    endpoint: str | None = Field(default=None, max_length=40, description="an endpoint's configured name")
+    endpoint: str | None = Field(
+        default=None, pattern=WEBHOOK_NAME_PATTERN, description="an endpoint's configured name"
+    )
     event_id: int | None = Field(default=None, ge=1)
     cursor: str | None = Field(
         default=None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page"

@@ -103,12 +103,15 @@ async def test_the_delivery_log_with_filters_and_pages(setup: Setup) -> None:
         {"cursor": "abc"},
         {"limit": "0"},
         {"x": "1"},
+        {"endpoint": "nul\x00"},
     ):
         response = await setup.api.get("/webhooks/deliveries", params=bad, headers=setup.headers)
         assert response.status == 422, bad
         assert response.content_type == "application/problem+json"
     for missing in ("/webhooks/deliveries/999999", "/webhooks/deliveries/abc"):
         assert (await setup.get(missing))[0] == 404
+    odd = await setup.api.post("/webhooks/endpoints/nul%00/enable", headers=setup.headers)
+    assert odd.status == 404
 
 
 async def test_the_webhooks_manage_scope_is_required(setup: Setup) -> None:

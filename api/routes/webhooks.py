@@ -7,6 +7,7 @@ and the watcher's dispatcher sends it (same event, so the same `webhook-id`).
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from api.models import (
 )
 from api.problems import conflict, not_found
 from api.routes import ROUTES
+from shared.config import WEBHOOK_NAME_PATTERN
 from shared.outbox import configured_endpoints
 from shared.store import webhooks as webhook_store
 from shared.store.webhooks import AttemptRow, DeliveryRow, EndpointRow, Redelivery
@@ -222,6 +224,8 @@ async def list_endpoints(request: web.Request) -> web.Response:
 )
 async def enable_endpoint(request: web.Request) -> web.Response:
     name = request.match_info["name"]
+    if not re.fullmatch(WEBHOOK_NAME_PATTERN, name):
+        raise not_found("endpoint")
     now = request.app[APPLY_CONTEXT].now()
     async with request.app[DATABASE].write() as conn:
         row = await webhook_store.endpoint_named(conn, name)
