@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,7 +281,7 @@ def test_default_schedule_retries_for_three_days() -> None:
     assert sum(delivery.retry_schedule_seconds) < 72 * 3600  # the last delay repeats until the window ends
 
 
-def test_webhook_config_names_secrets_and_patterns(tmp_path: object) -> None:
+def test_webhook_config_names_secrets_and_patterns() -> None:
     named = WebhookSettings(
         url="https://orders.example/h?token=abc", secret=SECRET, previous_secrets=[SECRET]
     )
@@ -299,8 +300,8 @@ def test_webhook_config_names_secrets_and_patterns(tmp_path: object) -> None:
             WebhookSettings(url="https://h/x", secret=SECRET, **bad)  # type: ignore[arg-type]
 
 
-def test_two_endpoints_with_the_same_name_are_refused(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "paywatch.toml"  # type: ignore[operator]
+def test_two_endpoints_with_the_same_name_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "paywatch.toml"
     path.write_text(
         f"""
 [[accounts]]

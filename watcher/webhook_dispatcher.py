@@ -124,7 +124,6 @@ class WebhookDispatcher:
         self.lanes: dict[str, Lane] = {}
         self.settled = 0  # attempts recorded since start
         self._wakeup = asyncio.Event()
-        self._claim_every_lane = True
         self._attempts: dict[asyncio.Task[None], str] = {}  # attempts in flight → their lease tokens
         self._finished: list[Finished] = []
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
@@ -152,11 +151,6 @@ class WebhookDispatcher:
             metrics.WEBHOOK_ENDPOINT_DISABLED.labels(lane.name).set(1 if lane.disabled else 0)
             if lane.disabled:
                 log.warning("webhook endpoint is disabled (enable it with the API)", endpoint=lane.name)
-
-    def wake(self) -> None:
-        """Look for due deliveries of every endpoint now (new events, a redelivery)."""
-        self._claim_every_lane = True
-        self._wakeup.set()
 
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait until `condition` holds, checked after each round that recorded attempts."""
@@ -187,13 +181,11 @@ class WebhookDispatcher:
                     # A poll (every lane looks for due work: retries, other processes' events) runs on
                     # its own clock: wake-ups from a busy lane must never starve the others' polls.
                     polling = time.monotonic() >= next_poll
-                    every_lane = polling or self._claim_every_lane
-                    self._claim_every_lane = False
                     try:
                         if polling:
                             await self.refresh()
                             next_poll = time.monotonic() + poll
-                        await self._round(session, every_lane=every_lane)
+                        await self._round(session, every_lane=polling)
                         backoff.reset()
                         wait = max(0.0, next_poll - time.monotonic())
                     except (SQLAlchemyError, OSError) as exc:

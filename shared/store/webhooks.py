@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.store.schema import webhook_attempts, webhook_deliveries, webhook_endpoints
 from shared.store.types import UTCTimestamp
 
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
 REMOVED_ERROR = "endpoint removed from the configuration"
 
 
