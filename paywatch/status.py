@@ -11,7 +11,6 @@ from shared.config import Settings
 from shared.store import payments as payment_store
 from shared.store import status as status_store
 from shared.store import streams as stream_store
-from shared.store import webhooks as webhook_store
 from shared.store.engine import Database
 from shared.views import iso
 
@@ -21,7 +20,6 @@ async def collect_status(db: Database) -> dict[str, Any]:
         status = await status_store.get_status(conn)
         streams = await stream_store.all_streams(conn)
         counts = await payment_store.count_by_status(conn)
-        backlog = await webhook_store.backlog(conn)
     now = utcnow()
     heartbeat_age = (now - status.heartbeat_at).total_seconds() if status and status.heartbeat_at else None
     return {
@@ -47,7 +45,6 @@ async def collect_status(db: Database) -> dict[str, Any]:
         ],
         "payments": counts,
         "pending_payments": counts.get("pending", 0),
-        "outbox_backlog": sum(backlog.values()),  # webhook deliveries not yet delivered or failed
     }
 
 
@@ -72,5 +69,4 @@ def print_status(settings: Settings, *, as_json: bool) -> int:
         state = "connected" if stream["connected"] else f"down ({stream['last_error'] or 'not started'})"
         print(f"  {stream['key']}: cursor {stream['cursor']} ledger {stream['last_ledger']} {state}")
     print(f"pending payments: {data['pending_payments']}")
-    print(f"webhook outbox backlog: {data['outbox_backlog']}")
     return 0
