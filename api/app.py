@@ -22,6 +22,7 @@ from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, OPENAPI, SETTINGS
 from api.middleware import observe_middleware, problem_middleware, request_id_middleware
 from api.openapi import build_openapi
 from api.routes import ROUTES
+from api.routes.webhooks import ensure_configured_endpoints
 from paywatch import __version__
 from shared.apply import context_from_settings
 from shared.clock import utcnow
@@ -46,6 +47,7 @@ def create_app(settings: Settings, db: Database, *, now: Callable[[], datetime] 
     app[APPLY_CONTEXT] = context_from_settings(settings, now)
     app[OPENAPI] = build_openapi(ROUTES.specs, version=__version__)
     ROUTES.install(app)
+    app.on_startup.append(ensure_configured_endpoints)
     app.cleanup_ctx.append(_horizon_client)
     return app
 

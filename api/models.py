@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.config import WEBHOOK_NAME_PATTERN
 from shared.domain.amounts import AmountError, parse_amount
+from shared.domain.lifecycle import EventType
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,7})?$"
@@ -304,6 +306,72 @@ class MonitorStatus(BaseModel):
     outbox_backlog: int | None = Field(description="webhook deliveries waiting; null while unknown")
     last_errors: list[ErrorNoteOut]
     instances: list[WatcherInstanceOut]
+
+
+# --- outbound webhooks ----------------------------------------------------------------------------
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class DeliveryListQuery(Query):
+    status: DeliveryStatus | None = None
+    event_type: EventType | None = None
+    endpoint: str | None = Field(
+        default=None, pattern=WEBHOOK_NAME_PATTERN, description="an endpoint's configured name"
+    )
+    event_id: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class AttemptOut(BaseModel):
+    attempted_at: str
+    status_code: int | None = Field(description="the receiver's HTTP status; null: no answer")
+    error: str | None
+    duration_ms: int
+    outcome: Literal["delivered", "retry", "failed"]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: int = Field(description="also the `webhook-id` header of every attempt")
+    event_type: str
+    endpoint: str
+    status: DeliveryStatus
+    in_flight: bool
+    attempts: int
+    next_attempt_at: str | None
+    give_up_at: str
+    last_attempt_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: str | None
+    created_at: str
+    attempt_log: list[AttemptOut]
+
+
+class DeliveryDetail(DeliveryOut):
+    payload: dict[str, Any] = Field(description="the body that is signed and sent (minified JSON)")
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class EndpointOut(BaseModel):
+    name: str
+    url: str = Field(description="scheme, host and path (credentials and query left out)")
+    status: Literal["active", "disabled", "removed"]
+    disabled_at: str | None
+    disabled_reason: str | None
+    backlog: int = Field(description="deliveries pending for this endpoint")
+
+
+class EndpointList(BaseModel):
+    endpoints: list[EndpointOut]
 
 
 PaymentOut.model_rebuild()

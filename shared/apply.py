@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from shared.domain.credits import Credit
 from shared.domain.lifecycle import EventType, PaymentState, Policy
 from shared.domain.matching import Matched, candidate_references, choose_payment
 from shared.domain.references import NO_MEMO
+from shared.outbox import Outbox, enqueue_deliveries
 from shared.store import events as event_store
 from shared.store import payments as payment_store
 from shared.store import receipts as receipt_store
@@ -39,6 +40,7 @@ class ApplyContext:
     policy: Policy
     view: ViewContext
     now: Callable[[], datetime]
+    outbox: Outbox = field(default_factory=Outbox)  # webhook endpoints each event is queued for
 
 
 def context_from_settings(settings: Settings, now: Callable[[], datetime] = utcnow) -> ApplyContext:
@@ -54,6 +56,7 @@ def context_from_settings(settings: Settings, now: Callable[[], datetime] = utcn
             public_url=settings.api.public_url,
         ),
         now=now,
+        outbox=Outbox.from_settings(settings),
     )
 
 
@@ -133,7 +136,8 @@ async def emit(
     receipt: ReceiptRow | None,
     ctx: ApplyContext,
 ) -> int:
-    """Write one event whose data is the payment as the API shows it (plus the receipt, if any)."""
+    """Write one event whose data is the payment as the API shows it (plus the receipt, if any),
+    and its webhook deliveries (the outbox) in the same transaction."""
     data: dict[str, Any] = {
         "payment": (
             payment_view(payment, details.receipts, ctx.view, details.refunds)
@@ -146,13 +150,25 @@ async def emit(
     metrics.count_event(event_type)
     if event_type == "payment.initiated":
         metrics.count_transition("none", "pending")
-    return await event_store.insert_event(
+    payment_id = payment.id if payment is not None else None
+    created_at = ctx.now()
+    event_id = await event_store.insert_event(
         conn,
         type=event_type,
-        payment_id=payment.id if payment is not None else None,
+        payment_id=payment_id,
         data=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-        created_at=ctx.now(),
+        created_at=created_at,
     )
+    await enqueue_deliveries(
+        conn,
+        ctx.outbox,
+        event_id=event_id,
+        event_type=event_type,
+        created_at=created_at,
+        payment_id=payment_id,
+        data=data,
+    )
+    return event_id
 
 
 async def write_steps(

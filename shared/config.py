@@ -8,8 +8,10 @@ address list items by index: `PAYWATCH_WEBHOOKS__0__SECRET`, or a credential fil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from decimal import Decimal
@@ -30,6 +32,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared.domain.assets import Asset, AssetError
+from shared.domain.event_filters import event_pattern_is_valid
 from shared.domain.strkeys import is_account_id
 
 ENV_PREFIX = "PAYWATCH_"
@@ -181,10 +184,22 @@ class ApiSettings(_Section):
     public_url: str = ""  # how buyers reach the API (for pay_url); empty: http://host:port
 
 
+# Endpoint names appear in metrics labels and the API: short, and never the URL itself.
+WEBHOOK_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}$"
+
+
 class WebhookSettings(_Section):
+    """One outbound webhook endpoint ([[webhooks]]). Its identity in the store is `name`."""
+
+    # Default: derived from the URL ("webhook-" + 8 hex digits of its SHA-256), so that a changed URL is
+    # a new endpoint; give a name to keep the identity (and the delivery history) across URL changes.
+    name: str = ""
     url: str
     secret: SecretStr
-    events: list[str] = Field(default_factory=lambda: ["*"])
+    # Rotation: deliveries are signed with `secret` and each of these (newest first); receivers accept any.
+    previous_secrets: list[SecretStr] = Field(default_factory=list, max_length=4)
+    events: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    max_in_flight: int = Field(4, ge=1, le=64)
 
     @field_validator("url")
     @classmethod
@@ -200,6 +215,61 @@ class WebhookSettings(_Section):
         if not secret.get_secret_value().startswith("whsec_"):
             raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
         return secret
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        for secret in secrets:
+            cls._secret(secret)
+        return secrets
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not event_pattern_is_valid(pattern):
+                raise ValueError(
+                    f"{pattern!r} matches no event type (use '*', 'payment.*' or a type such as "
+                    "'payment.confirmed')"
+                )
+        return patterns
+
+    @model_validator(mode="after")
+    def _name(self) -> WebhookSettings:
+        if not self.name:
+            digest = hashlib.sha256(self.url.encode()).hexdigest()[:8]
+            object.__setattr__(self, "name", f"webhook-{digest}")
+        elif not re.fullmatch(WEBHOOK_NAME_PATTERN, self.name):
+            raise ValueError("name must be 1-40 characters of a-z, 0-9, '.', '_' or '-'")
+        return self
+
+    @property
+    def signing_secrets(self) -> list[str]:
+        """Every secret to sign with, the current one first."""
+        return [self.secret.get_secret_value(), *(s.get_secret_value() for s in self.previous_secrets)]
+
+
+class WebhookDeliverySettings(_Section):
+    """How the watcher delivers webhooks ([webhook_delivery]); shared by every endpoint."""
+
+    timeout_seconds: float = Field(15, gt=0, le=120)
+    # Delay after the 1st, 2nd, … failed attempt; the last one repeats until retry_for_hours is spent.
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0],
+        min_length=1,
+    )
+    retry_for_hours: float = Field(72, gt=0, le=24 * 30)
+    # Each delay is drawn from [delay × (1 − jitter), delay], so that retries after an outage spread out.
+    retry_jitter: float = Field(0.2, ge=0, lt=1)
+    # How often the dispatcher looks for due deliveries (new events, retries, redeliveries).
+    poll_interval_seconds: float = Field(0.5, gt=0, le=60)
+
+    @field_validator("retry_schedule_seconds")
+    @classmethod
+    def _schedule(cls, delays: list[float]) -> list[float]:
+        if any(delay <= 0 for delay in delays):
+            raise ValueError("every delay must be more than 0 seconds")
+        return delays
 
 
 class InboundWebhookSettings(_Section):
@@ -222,6 +292,7 @@ class Settings(BaseSettings):
     watcher: WatcherSettings = WatcherSettings()
     api: ApiSettings = ApiSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
     inbound_webhook: InboundWebhookSettings = InboundWebhookSettings()
     logging: LoggingSettings = LoggingSettings()
     # Where the file came from (for resolving relative SQLite paths); not a TOML key.
@@ -239,6 +310,17 @@ class Settings(BaseSettings):
         if len(set(addresses)) != len(addresses):
             raise ValueError("an account is listed twice")
         return accounts
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, webhooks: list[WebhookSettings]) -> list[WebhookSettings]:
+        names = [w.name for w in webhooks]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"two endpoints are named {duplicates[0]!r} (names, or URLs without a name, must differ)"
+            )
+        return webhooks
 
     @field_validator("assets")
     @classmethod

@@ -90,7 +90,7 @@ async def collect_status(db: Database, now: datetime | None = None) -> dict[str,
         "streams": shown_streams,
         "pending_payments": counts.get("pending", 0),
         "payments": counts,
-        # None: unknown (this build has no webhook outbox yet; see shared/store/backlog.py)
+        # webhook deliveries not yet delivered or given up (pending or in flight)
         "outbox_backlog": backlog,
         "last_errors": details.get("last_errors", []),
         # Every watcher process on this database: one leads, the others stand by (SPEC §10).

@@ -215,7 +215,7 @@ async def test_metrics_and_monitor_status_after_a_payment(
     assert stream["last_event_at"] is not None
     assert shown["pending_payments"] == 0
     assert shown["payments"] == {"confirmed": 1}
-    assert shown["outbox_backlog"] is None
+    assert shown["outbox_backlog"] == 0
     assert f"{stream['key']}: " in printed_text
     assert "pending payments: 0" in printed_text
-    assert "webhook outbox backlog: unknown" in printed_text
+    assert "webhook outbox backlog: 0" in printed_text

@@ -149,3 +149,21 @@ async def test_timestamps_keep_microseconds_and_utc(db: Database, db_url: str) -
     assert row is not None
     assert row.created_at == moment
     assert row.expires_at == moment + timedelta(minutes=30)
+
+
+def test_migrations_build_exactly_the_model_schema(db_url: str) -> None:
+    """Alembic's comparison of the migrated database with shared/store/schema.py finds nothing."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from shared.store.engine import sync_url
+    from shared.store.schema import metadata
+
+    engine = create_engine(sync_url(db_url))
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

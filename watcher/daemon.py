@@ -55,6 +55,7 @@ from watcher.leadership import Leadership
 from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
+from watcher.webhook_dispatcher import WebhookDispatcher
 
 log = structlog.get_logger("paywatch.watcher")
 
@@ -127,6 +128,7 @@ class Watcher:
         self.metrics_server = MetricsServer(
             settings.watcher.metrics_host, settings.watcher.metrics_port, self._assess
         )
+        self.webhooks = WebhookDispatcher(db, settings)
 
     @property
     def streams_opening(self) -> int:
@@ -187,11 +189,17 @@ class Watcher:
 
     async def _serve(self, stop: asyncio.Event) -> None:
         """Stand by until this process leads; lead until stopped, or stand by again if deposed."""
+        await self.webhooks.prepare()  # endpoints in the store before any event is emitted
         await self.health.write_status("starting")
         process_tasks = [
             self._spawn(self.health.heartbeat(), critical=True, name="heartbeat", process=True),
             self._spawn(self.health.watchdog(), critical=True, name="watchdog", process=True),
         ]
+        if self.webhooks.has_endpoints:
+            # Every watcher process delivers, leader or standby: claims are SKIP LOCKED with leases.
+            process_tasks.append(
+                self._spawn(self.webhooks.run(), critical=True, name="webhooks", process=True)
+            )
         try:
             while not stop.is_set():
                 self.role = "standby"

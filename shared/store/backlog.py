@@ -1,15 +1,12 @@
-"""SQL for the webhook outbox backlog shown by `paywatch status`, the monitor endpoint and STATUS=.
-
-PLACEHOLDER until the outbox table lands (webhooks branch): returns None, shown as "unknown".
-TODO(webhooks): count the deliveries not yet done (pending or retrying) in the outbox table.
-"""
+"""SQL for the webhook outbox backlog shown by `paywatch status`, the monitor endpoint and STATUS=."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.store import webhooks
 
-async def outbox_backlog(conn: AsyncConnection) -> int | None:
-    """Webhook deliveries waiting to be sent; None while this build has no outbox."""
-    del conn
-    return None
+
+async def outbox_backlog(conn: AsyncConnection) -> int:
+    """Webhook deliveries waiting to be sent (pending or in flight), across endpoints."""
+    return sum((await webhooks.backlog(conn)).values())

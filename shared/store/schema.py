@@ -235,3 +235,70 @@ inbound_webhooks = Table(
     Column("message_id", String(255), primary_key=True),
     Column("received_at", UTCTimestamp, nullable=False),
 )
+
+# Outbound webhook endpoints, one row per configured `name` (synced from the config by the watcher).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(40), nullable=False, unique=True),
+    Column("url", Text, nullable=False),  # as configured; a change re-enables a disabled endpoint
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("updated_at", UTCTimestamp, nullable=False),
+    Column("disabled_at", UTCTimestamp),  # the receiver answered 410 Gone; enabled again by hand
+    Column("disabled_reason", Text),
+    Column("removed_at", UTCTimestamp),  # no longer in the configuration
+)
+
+# The outbox: one delivery per (event, endpoint), written in the event's own transaction.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("endpoint_id", BigInteger, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes (UTF-8) that are signed and sent
+    Column("status", String(12), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),  # all attempts ever started
+    Column("step", Integer, nullable=False, server_default="0"),  # attempts since (re)scheduled
+    Column("next_attempt_at", UTCTimestamp),  # NULL once delivered or failed
+    Column("give_up_at", UTCTimestamp, nullable=False),  # no retry is scheduled after this
+    Column("lease_token", String(32)),  # who holds the claim (an attempt in flight)
+    Column("leased_until", UTCTimestamp),
+    Column("last_attempt_at", UTCTimestamp),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCTimestamp),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("updated_at", UTCTimestamp, nullable=False),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
+)
+Index(
+    "uq_webhook_deliveries_event_endpoint",
+    webhook_deliveries.c.event_id,
+    webhook_deliveries.c.endpoint_id,
+    unique=True,
+)
+# Claims: the due deliveries of one endpoint, oldest due first.
+Index(
+    "ix_webhook_deliveries_claim",
+    webhook_deliveries.c.endpoint_id,
+    webhook_deliveries.c.status,
+    webhook_deliveries.c.next_attempt_at,
+)
+Index("ix_webhook_deliveries_status", webhook_deliveries.c.status, webhook_deliveries.c.id)
+
+# Every attempt, for the API and the operator: when, how long, what came back.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("delivery_id", BigInteger, ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempted_at", UTCTimestamp, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer),  # NULL: no HTTP answer (network error, timeout)
+    Column("error", Text),
+    Column("outcome", String(12), nullable=False),  # delivered | retry | failed
+)
+Index("ix_webhook_attempts_delivery", webhook_attempts.c.delivery_id, webhook_attempts.c.id)

@@ -1,0 +1,96 @@
+"""Databases and settings for benchmarks (a temporary SQLite file, or a fresh PostgreSQL database)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+
+from bench.corpus import Corpus
+from shared.clock import utcnow
+from shared.config import AccountSettings, AssetSettings, Settings
+from shared.store import streams as stream_store
+from shared.store.engine import Database
+from shared.store.migrate import upgrade
+from shared.store.schema import payments
+
+POSTGRES = os.environ.get("PAYWATCH_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@asynccontextmanager
+async def database(backend: str) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            url = f"sqlite:///{directory}/bench.db"
+            upgrade(url)
+            yield url
+        return
+    name = f"paywatch_bench_{uuid.uuid4().hex[:12]}"
+    base = POSTGRES.rsplit("/", 1)[0]
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    try:
+        url = f"{base}/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def settings(url: str, corpus: Corpus, horizon_url: str, **watcher: Any) -> Settings:
+    return Settings(
+        network={"name": "custom", "passphrase": "paywatch bench", "horizon_urls": [horizon_url]},
+        database={"url": url},
+        accounts=[AccountSettings(address=d, default=i == 0) for i, d in enumerate(corpus.destinations)],
+        assets={
+            "XLM": AssetSettings(native=True),
+            "USDC": AssetSettings(code="USDC", issuer=corpus.usdc_issuer),
+        },
+        watcher={"metrics_port": 0, "backfill_margin_seconds": 0, "heartbeat_seconds": 1, **watcher},
+        logging={"level": "warning", "format": "json"},
+    )
+
+
+async def load_payments(db: Database, corpus: Corpus) -> None:
+    """The pending payments, inserted in bulk (a benchmark's fixture, not the API's path)."""
+    now = utcnow()
+    rows = [
+        {
+            "id": f"pay_bench{index:020d}",
+            "order_id": f"bench-{index}",
+            "status": "pending",
+            "amount": p.amount,
+            "currency": p.currency,
+            "asset_code": "USDC" if p.currency == "USDC" else "XLM",
+            "asset_issuer": corpus.usdc_issuer if p.currency == "USDC" else None,
+            "destination": p.destination,
+            "reference": p.reference,
+            "memo_type": "id",
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now.replace(year=now.year + 1),
+        }
+        for index, p in enumerate(corpus.payments)
+    ]
+    async with db.write() as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(payments.insert(), rows[start : start + 2000])
+
+
+async def position_streams(db: Database, corpus: Corpus, mode: str) -> None:
+    """Every stream starts at the corpus's beginning (no position search against the bench server)."""
+    now = utcnow()
+    async with db.write() as conn:
+        if mode == "network":
+            await stream_store.create_stream(conn, "network", "0", now)
+        for destination in corpus.destinations:
+            key = f"account:{destination}"
+            await stream_store.create_stream(conn, key, "0", now)
+            if mode == "network":
+                await stream_store.set_follows(conn, key, "network", None, now)
