@@ -138,7 +138,20 @@ def config_toml(settings: Settings, db_url: str) -> str:
         for name, a in settings.assets.items()
     )
     w = settings.watcher
-    return f"""
+    hooks = "".join(
+        f'[[webhooks]]\nname = "{hook.name}"\nurl = "{hook.url}"\nsecret = "{hook.secret.get_secret_value()}"\n'
+        f"events = {json.dumps(hook.events)}\n"
+        for hook in settings.webhooks
+    )
+    delivery = settings.webhook_delivery
+    return (
+        hooks
+        + f"""
+[webhook_delivery]
+retry_schedule_seconds = {json.dumps(delivery.retry_schedule_seconds)}
+poll_interval_seconds = {delivery.poll_interval_seconds}
+timeout_seconds = {delivery.timeout_seconds}
+
 [network]
 name = "custom"
 passphrase = "{settings.network.passphrase}"
@@ -163,6 +176,7 @@ metrics_port = 0
 level = "info"
 format = "json"
 """
+    )
 
 
 class WatcherProcess:

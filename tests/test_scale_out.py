@@ -292,3 +292,49 @@ async def test_two_databases_do_not_share_a_leader(db_url: str, tmp_path: Path) 
         finally:
             await first.close()
             await second.close()
+
+
+@POSTGRES_ONLY
+async def test_two_dispatchers_one_endpoint_each_delivery_once(
+    shop: Shop, tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any
+) -> None:
+    """Leader and standby both deliver webhooks; each event reaches the receiver exactly once."""
+    from aiohttp import web
+
+    from api.app import create_app
+    from shared.config import WebhookSettings
+
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(request.headers["webhook-id"])
+        await asyncio.sleep(0.05)  # slow enough that both dispatchers have work at the same time
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    receiver = await aiohttp_server(app)
+    endpoint = WebhookSettings(
+        name="orders", url=str(receiver.make_url("/hook")), secret="whsec_c2NhbGUtb3V0LXRlc3Q="
+    )
+    fast = type(shop.settings.webhook_delivery).model_validate(
+        {**shop.settings.webhook_delivery.model_dump(), "poll_interval_seconds": 0.05}
+    )
+    settings = shop.settings.model_copy(update={"webhooks": [endpoint], "webhook_delivery": fast})
+    shop.settings = settings  # the watchers' config
+    api = await aiohttp_client(create_app(settings, shop.db))  # the API queues its own events too
+    async with two_watchers(shop, tmp_path) as (first, second):
+        await eventually(lambda: _both_running(shop, first, second), within=60, what="two watchers")
+        created = [
+            await initiate(api, shop.key, order_id=f"hook-{i}", amount="1", currency="XLM") for i in range(15)
+        ]
+        for item in created:
+            await shop.client.pay(shop.buyer, item["muxed_destination"], "1")
+        for item in created:
+            await wait_status(shop.db, item["id"], "confirmed")
+        async with shop.db.read() as conn:
+            events = await event_store.list_events(conn, limit=10_000)
+        wanted = {str(e.id) for e in events}
+        await eventually(lambda: _true(set(received) >= wanted), within=30, what="every delivery")
+    assert len(received) == len(set(received))  # nothing sent twice in parallel
+    assert set(received) == wanted
