@@ -14,7 +14,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).with_name("results")
+RESULTS_ENV = "PAYWATCH_BENCH_RESULTS"  # where results go (the smoke tests point it at a temporary directory)
+
+
+def results_dir() -> Path:
+    directory = Path(os.environ.get(RESULTS_ENV) or Path(__file__).with_name("results"))
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def machine() -> dict[str, Any]:
@@ -64,7 +70,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def write_result(name: str, data: dict[str, Any], markdown: str, *, command: str) -> Path:
     """bench/results/<name>.json and .md (the markdown carries the command and the machine)."""
-    RESULTS.mkdir(exist_ok=True)
+    results = results_dir()
     data = {
         "benchmark": name,
         "command": command,
@@ -72,14 +78,14 @@ def write_result(name: str, data: dict[str, Any], markdown: str, *, command: str
         "at": time.strftime("%Y-%m-%d %H:%M:%S"),
         **data,
     }
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (results / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     info = data["machine"]
     header = (
         f"Command: `{command}`  \n"
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; Python {info['python']}, "
         f"SQLite {info['sqlite']}, {info['postgres']}  \nRun: {data['at']}\n\n"
     )
-    path = RESULTS / f"{name}.md"
+    path = results / f"{name}.md"
     path.write_text(header + markdown + "\n")
     return path
 
@@ -92,3 +98,12 @@ class Stopwatch:
 
     def __exit__(self, *_: object) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+def log_to_file(name: str, level: str = "info") -> Path:
+    """The watcher's logs as in production (JSON at `level`), kept out of the benchmark's output."""
+    from shared.logging import configure
+
+    path = results_dir() / f"{name}.log"
+    configure(level, "json", stream=path.open("w", encoding="utf-8"))
+    return path

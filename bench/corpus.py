@@ -77,7 +77,10 @@ def build(
     payments: int,
     destinations: int,
     seed: int = 1,
+    mix: dict[str, int] | None = None,
+    each_payment_once: bool = False,
 ) -> Corpus:
+    """`each_payment_once`: operation i pays payment i (needs as many payments as operations)."""
     native, credit, issuer = templates_
     rng = random.Random(seed)
     dests = [Keypair.random().public_key for _ in range(destinations)]
@@ -92,14 +95,14 @@ def build(
     ]
     forger = Keypair.random().public_key
     corpus = Corpus(dests, issuer, pool)
-    kinds = [kind for kind, weight in MIX.items() for _ in range(weight)]
+    kinds = [kind for kind, weight in (mix or MIX).items() for _ in range(weight)]
     ledger, closed = 1000, datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     for index in range(operations):
         if index % 50 == 0:  # 50 payment operations per ledger
             ledger += 1
             closed += timedelta(seconds=5)
         kind = rng.choice(kinds)
-        payment = rng.choice(pool)
+        payment = pool[index] if each_payment_once else rng.choice(pool)
         token = (ledger << 32) | ((index % 50 + 1) << 12) | 1
         record = copy.deepcopy(credit if payment.currency == "USDC" or kind == "wrong_asset" else native)
         amount = payment.amount
@@ -144,7 +147,12 @@ def build(
     return corpus
 
 
-async def make(operations: int, payments: int, destinations: int, seed: int = 1) -> Corpus:
+async def make(operations: int, payments: int, destinations: int, seed: int = 1, **options: Any) -> Corpus:
     return build(
-        await templates(), operations=operations, payments=payments, destinations=destinations, seed=seed
+        await templates(),
+        operations=operations,
+        payments=payments,
+        destinations=destinations,
+        seed=seed,
+        **options,
     )

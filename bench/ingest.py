@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import corpus as corpus_module
 from bench.ceiling import read_and_parse
-from bench.common import table, write_result
+from bench.common import log_to_file, table, write_result
 from bench.corpus import Corpus
 from bench.setup import database, load_payments, position_streams, settings
 from bench.stream_server import StreamServer, serving, streams_for
@@ -69,6 +69,7 @@ async def ingest(corpus: Corpus, backend: str, mode: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    log_to_file("ingest")
     corpus = await corpus_module.make(args.ops, args.payments, args.destinations)
     last = corpus.records[-1][0]
     server = StreamServer(

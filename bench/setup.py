@@ -33,18 +33,26 @@ async def database(backend: str) -> AsyncIterator[str]:
     name = f"paywatch_bench_{uuid.uuid4().hex[:12]}"
     base = POSTGRES.rsplit("/", 1)[0]
     with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        admin.execute(f"CREATE DATABASE {name}")
     try:
         url = f"{base}/{name}"
         upgrade(url)
         yield url
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def settings(url: str, corpus: Corpus, horizon_url: str, **watcher: Any) -> Settings:
+def settings(
+    url: str,
+    corpus: Corpus,
+    horizon_url: str,
+    *,
+    webhooks: list[dict[str, Any]] | None = None,
+    **watcher: Any,
+) -> Settings:
     return Settings(
+        webhooks=webhooks or [],
         network={"name": "custom", "passphrase": "paywatch bench", "horizon_urls": [horizon_url]},
         database={"url": url},
         accounts=[AccountSettings(address=d, default=i == 0) for i, d in enumerate(corpus.destinations)],

@@ -50,10 +50,11 @@ class RateLimiter:
         tat = max(self._tat.get(key, now), now)
         increment = quantity * self._interval
         new_tat = tat + increment
-        allow_at = new_tat - self._tolerance
-        if now < allow_at:
+        # Computed from differences: `now < new_tat - tolerance` rounds wrongly when they are equal.
+        wait = (tat - now) + increment - self._tolerance
+        if wait > 1e-9:
             ttl = tat - now
-            retry = allow_at - now if increment <= self._tolerance else None
+            retry = wait if increment <= self._tolerance else None
             return RateResult(True, self.burst + 1, self._remaining(ttl), ttl, retry)
         self._tat[key] = new_tat
         ttl = new_tat - now

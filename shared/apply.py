@@ -7,7 +7,6 @@ state change). The watcher calls it for stream records; the API for verify, assi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared import metrics
+from shared.changeset import ChangeSet, PaymentDetails, PendingReceipt, with_state
 from shared.clock import utcnow
 from shared.config import Settings
 from shared.domain import lifecycle
@@ -24,15 +24,14 @@ from shared.domain.credits import Credit
 from shared.domain.lifecycle import EventType, PaymentState, Policy
 from shared.domain.matching import Matched, candidate_references, choose_payment
 from shared.domain.references import NO_MEMO
-from shared.outbox import Outbox, enqueue_deliveries
-from shared.store import events as event_store
+from shared.outbox import Outbox
 from shared.store import payments as payment_store
 from shared.store import receipts as receipt_store
 from shared.store import refunds as refund_store
 from shared.store.payments import PaymentRow
 from shared.store.receipts import ReceiptRow
 from shared.store.refunds import RefundRow
-from shared.views import ViewContext, payment_asset, payment_view, receipt_view
+from shared.views import ViewContext, payment_asset
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,37 +81,6 @@ def state_of(row: PaymentRow) -> PaymentState:
     )
 
 
-def _with_state(row: PaymentRow, state: PaymentState, now: datetime) -> PaymentRow:
-    """The row as it is after `state` (timestamps set on the transition that reaches each status)."""
-    changes: dict[str, Any] = {
-        "status": state.status,
-        "amount_received": state.amount_received,
-        "amount_late": state.amount_late,
-        "amount_refunded": state.amount_refunded,
-        "flag_late": state.late,
-        "flag_overpaid": state.overpaid,
-        "flag_manual": state.manual,
-        "failure_reason": state.failure_reason,
-        "updated_at": now,
-    }
-    if state.status != row.status:
-        if state.status == "confirmed":
-            changes["confirmed_at"] = now
-        elif state.status in ("failed", "timeout"):
-            changes["failed_at"] = now
-        elif state.status == "refunded":
-            changes["refunded_at"] = now
-    return replace(row, **changes)
-
-
-def _row_changes(before: PaymentRow, after: PaymentRow) -> dict[str, Any]:
-    return {
-        name: getattr(after, name)
-        for name in PaymentRow.__slots__
-        if getattr(after, name) != getattr(before, name)
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Details:
     """What a payment's view shows besides the row itself."""
@@ -127,6 +95,11 @@ async def details_of(conn: AsyncConnection, payment_id: str) -> Details:
     )
 
 
+async def _details(conn: AsyncConnection, payment_id: str) -> PaymentDetails:
+    details = await details_of(conn, payment_id)
+    return PaymentDetails(list(details.receipts), list(details.refunds))
+
+
 async def emit(
     conn: AsyncConnection,
     event_type: EventType,
@@ -136,68 +109,18 @@ async def emit(
     receipt: ReceiptRow | None,
     ctx: ApplyContext,
 ) -> int:
-    """Write one event whose data is the payment as the API shows it (plus the receipt, if any),
-    and its webhook deliveries (the outbox) in the same transaction."""
-    data: dict[str, Any] = {
-        "payment": (
-            payment_view(payment, details.receipts, ctx.view, details.refunds)
-            if payment is not None
-            else None
-        ),
-    }
-    if receipt is not None:
-        data["receipt"] = receipt_view(receipt)
-    metrics.count_event(event_type)
+    """Write one event (and its webhook deliveries) whose data is the payment as the API shows it."""
+    changes = ChangeSet(ctx)
     if event_type == "payment.initiated":
         metrics.count_transition("none", "pending")
-    payment_id = payment.id if payment is not None else None
-    created_at = ctx.now()
-    event_id = await event_store.insert_event(
-        conn,
-        type=event_type,
-        payment_id=payment_id,
-        data=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-        created_at=created_at,
+    changes.add_event(
+        event_type,
+        payment=payment,
+        details=PaymentDetails(list(details.receipts), list(details.refunds)),
+        receipt=receipt,
     )
-    await enqueue_deliveries(
-        conn,
-        ctx.outbox,
-        event_id=event_id,
-        event_type=event_type,
-        created_at=created_at,
-        payment_id=payment_id,
-        data=data,
-    )
-    return event_id
-
-
-async def write_steps(
-    conn: AsyncConnection,
-    row: PaymentRow,
-    steps: Sequence[lifecycle.Step],
-    *,
-    ctx: ApplyContext,
-    details: Details,
-    receipt: ReceiptRow | None = None,
-    extra: dict[str, Any] | None = None,
-) -> PaymentRow:
-    """Persist a sequence of lifecycle steps: one row update, one event per step."""
-    now = ctx.now()
-    current = row
-    for event_type, state in steps:
-        if state.status != current.status:
-            metrics.count_transition(current.status, state.status)
-        current = _with_state(current, state, now)
-        if extra and event_type == "payment.confirmed":
-            current = replace(current, **extra)
-            if receipt is not None:
-                metrics.observe_confirmation((now - receipt.closed_at).total_seconds())
-        shown_receipt = receipt if event_type == "payment.funds_received" else None
-        await emit(conn, event_type, payment=current, details=details, receipt=shown_receipt, ctx=ctx)
-    changes = _row_changes(row, current)
-    if changes:
-        await payment_store.update_payment(conn, row.id, changes)
-    return current
+    await changes.flush(conn)
+    return changes.event_ids[0]
 
 
 def _receipt_values(credit: Credit, amount: int, now: datetime) -> dict[str, Any]:
@@ -217,82 +140,141 @@ def _receipt_values(credit: Credit, amount: int, now: datetime) -> dict[str, Any
         "ledger": credit.ledger,
         "closed_at": credit.closed_at,
         "recorded_at": now,
+        "payment_id": None,
+        "disposition": "unmatched",
+        "reason": None,
     }
+
+
+def _completion(credit: Credit) -> dict[str, Any]:
+    return {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
+
+
+def _at(by_reference: dict[int, PaymentRow], destination: str, reference: int | None) -> PaymentRow | None:
+    """The payment with this reference, if it is for this destination (references are global)."""
+    row = by_reference.get(reference) if reference is not None else None
+    return row if row is not None and row.destination == destination else None
+
+
+async def apply_credits(
+    conn: AsyncConnection,
+    credits: Sequence[Credit],
+    ctx: ApplyContext,
+    *,
+    fallback_payment_id: str | None = None,
+) -> list[Applied | None]:
+    """Record credits as receipts and apply them to their payments, in order, in one change set.
+
+    Returns, per credit, what was recorded — or None for a credit recorded before (a replay; also a
+    repeat within `credits`). A handful of statements whatever the number of credits: existing
+    receipts and candidate payments are read in bulk, every decision is made in memory by the pure
+    lifecycle, and the results are written by `ChangeSet.flush`.
+
+    `fallback_payment_id` (verify): a credit to that payment's destination that carries no memo and
+    no muxed id at all is attributed to it by hand instead of being left unmatched.
+    """
+    if any(credit.amount is None for credit in credits):
+        raise ValueError("credit amounts must be resolved (account_merge effects) before applying")
+    seen = await receipt_store.existing_keys(conn, [credit.key for credit in credits])
+    fresh: list[Credit | None] = []
+    for credit in credits:
+        fresh.append(None if credit.key in seen else credit)
+        seen.add(credit.key)
+    references = {ref for item in fresh if item for ref in candidate_references(item).distinct}
+    by_reference = await payment_store.by_reference_set(conn, references)
+    rows = {row.id: row for row in by_reference.values()}
+    if fallback_payment_id is not None and fallback_payment_id not in rows:
+        fallback = await payment_store.get_payment(conn, fallback_payment_id, lock=True)
+        if fallback is not None:
+            rows[fallback.id] = fallback
+
+    # Which payment each credit belongs to (None: unmatched, with the reason), before any state moves.
+    targets: list[tuple[str | None, str | None, bool]] = []  # (payment id, unmatched reason, manual)
+    for candidate in fresh:
+        if candidate is None:
+            targets.append((None, None, False))
+            continue
+        refs = candidate_references(candidate)
+        decision = choose_payment(
+            refs,
+            _at(by_reference, candidate.destination, refs.muxed),
+            _at(by_reference, candidate.destination, refs.memo),
+        )
+        if isinstance(decision, Matched):
+            targets.append((decision.payment.id, None, False))
+        elif (
+            decision.reason == "no_memo"
+            and fallback_payment_id in rows
+            and rows[fallback_payment_id].destination == candidate.destination
+        ):
+            targets.append((fallback_payment_id, None, True))
+        else:
+            targets.append((None, decision.reason, False))
+
+    matched = sorted({payment_id for payment_id, _, _ in targets if payment_id is not None})
+    all_receipts = await receipt_store.for_payments(conn, matched)
+    all_refunds = await refund_store.for_payments(conn, matched)
+    details = {pid: PaymentDetails(list(all_receipts[pid]), list(all_refunds[pid])) for pid in matched}
+
+    changes = ChangeSet(ctx)
+    now = ctx.now()
+    outcomes: list[tuple[PendingReceipt, str | None, tuple[EventType, ...]] | None] = []
+    for maybe, (payment_id, reason, manual) in zip(fresh, targets, strict=True):
+        if maybe is None:
+            outcomes.append(None)
+            continue
+        credit = maybe
+        assert credit.amount is not None
+        values = _receipt_values(credit, credit.amount, now)
+        if payment_id is None:
+            pending = changes.add_receipt({**values, "reason": reason})
+            changes.add_event("receipt.unmatched", payment=None, receipt=pending)
+            outcomes.append((pending, None, ("receipt.unmatched",)))
+            continue
+        row = rows[payment_id]
+        outcome = lifecycle.receive(
+            state_of(row),
+            amount=credit.amount,
+            closed_at=credit.closed_at,
+            asset_ok=credit.asset == payment_asset(row),
+            policy=ctx.policy,
+            manual=manual,
+        )
+        if outcome.disposition == "unmatched":  # past the late window: for a person to decide
+            pending = changes.add_receipt({**values, "reason": outcome.reason})
+            changes.add_event("receipt.unmatched", payment=None, receipt=pending)
+            outcomes.append((pending, None, outcome.events))
+            continue
+        pending = changes.add_receipt(
+            {**values, "payment_id": row.id, "disposition": outcome.disposition, "reason": outcome.reason}
+        )
+        details[row.id].receipts.append(pending)
+        rows[row.id] = changes.apply_steps(
+            row,
+            outcome.steps,
+            details=details[row.id],
+            receipt=pending,
+            completion=_completion(credit) if outcome.completed else None,
+        )
+        outcomes.append((pending, row.id, outcome.events))
+    await changes.flush(conn)
+    results: list[Applied | None] = []
+    for item in outcomes:
+        if item is None:
+            results.append(None)
+            continue
+        pending, payment_id, events = item
+        assert pending.row is not None
+        results.append(Applied(pending.row, payment_id, events))
+    return results
 
 
 async def apply_credit(
     conn: AsyncConnection, credit: Credit, ctx: ApplyContext, *, fallback_payment_id: str | None = None
 ) -> Applied | None:
-    """Record one credit as a receipt and apply it to its payment; None if it was recorded before.
-
-    `fallback_payment_id` (verify): a credit to that payment's destination that carries no memo and
-    no muxed id at all is attributed to it by hand instead of being left unmatched.
-    """
-    if credit.amount is None:
-        raise ValueError("credit amount must be resolved (account_merge effects) before applying")
-    if await receipt_store.existing_keys(conn, [credit.key]):
-        return None
-    now = ctx.now()
-    values = _receipt_values(credit, credit.amount, now)
-    refs = candidate_references(credit)
-    found = await payment_store.by_references(conn, credit.destination, refs.distinct)
-    decision = choose_payment(
-        refs,
-        found.get(refs.muxed) if refs.muxed is not None else None,
-        found.get(refs.memo) if refs.memo is not None else None,
-    )
-    if not isinstance(decision, Matched) and decision.reason == "no_memo" and fallback_payment_id is not None:
-        fallback = await payment_store.get_payment(conn, fallback_payment_id, lock=True)
-        if fallback is not None and fallback.destination == credit.destination:
-            return await _attribute(conn, fallback, credit.amount, values, credit, ctx, manual=True)
-    if not isinstance(decision, Matched):
-        receipt = await receipt_store.insert_receipt(
-            conn, {**values, "disposition": "unmatched", "reason": decision.reason}
-        )
-        metrics.count_receipt("unmatched", credit.asset.code)
-        await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
-        return Applied(receipt, None, ("receipt.unmatched",))
-    return await _attribute(conn, decision.payment, credit.amount, values, credit, ctx, manual=False)
-
-
-async def _attribute(
-    conn: AsyncConnection,
-    row: PaymentRow,
-    amount: int,
-    values: dict[str, Any],
-    credit: Credit,
-    ctx: ApplyContext,
-    *,
-    manual: bool,
-) -> Applied:
-    outcome = lifecycle.receive(
-        state_of(row),
-        amount=amount,
-        closed_at=credit.closed_at,
-        asset_ok=credit.asset == payment_asset(row),
-        policy=ctx.policy,
-        manual=manual,
-    )
-    if outcome.disposition == "unmatched":
-        receipt = await receipt_store.insert_receipt(
-            conn, {**values, "disposition": "unmatched", "reason": outcome.reason}
-        )
-        metrics.count_receipt("unmatched", credit.asset.code)
-        await emit(conn, "receipt.unmatched", payment=None, details=Details(), receipt=receipt, ctx=ctx)
-        return Applied(receipt, None, outcome.events)
-    receipt = await receipt_store.insert_receipt(
-        conn,
-        {**values, "payment_id": row.id, "disposition": outcome.disposition, "reason": outcome.reason},
-    )
-    metrics.count_receipt(outcome.disposition, credit.asset.code)
-    completion = (
-        {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
-        if outcome.completed
-        else None
-    )
-    details = await details_of(conn, row.id)
-    await write_steps(conn, row, outcome.steps, ctx=ctx, details=details, receipt=receipt, extra=completion)
-    return Applied(receipt, row.id, outcome.events)
+    """One credit (see `apply_credits`); None if it was recorded before."""
+    (result,) = await apply_credits(conn, [credit], ctx, fallback_payment_id=fallback_payment_id)
+    return result
 
 
 def credit_of(receipt: ReceiptRow) -> Credit:
@@ -327,32 +309,36 @@ async def assign_receipt(
         policy=ctx.policy,
         manual=True,
     )
-    await receipt_store.update_receipt(
-        conn,
-        receipt.id,
-        {
-            "payment_id": payment.id,
-            "disposition": outcome.disposition,
-            "reason": outcome.reason,
-            "assigned_at": ctx.now(),
-        },
+    assigned = replace(
+        receipt,
+        payment_id=payment.id,
+        disposition=outcome.disposition,
+        reason=outcome.reason,
+        assigned_at=ctx.now(),
     )
-    assigned = replace(receipt, payment_id=payment.id, disposition=outcome.disposition, reason=outcome.reason)
-    completion = (
-        {"stellar_transaction_id": credit.transaction_hash, "source_account": credit.source}
-        if outcome.completed
-        else None
+    changes = ChangeSet(ctx)
+    changes.update_receipt(assigned)
+    details = await _details(conn, payment.id)
+    details.receipts = [r for r in details.receipts if not (isinstance(r, ReceiptRow) and r.id == receipt.id)]
+    details.receipts.append(assigned)
+    current = changes.apply_steps(
+        payment,
+        outcome.steps,
+        details=details,
+        receipt=assigned,
+        completion=_completion(credit) if outcome.completed else None,
     )
-    details = await details_of(conn, payment.id)
-    return await write_steps(
-        conn, payment, outcome.steps, ctx=ctx, details=details, receipt=assigned, extra=completion
-    )
+    await changes.flush(conn)
+    return current
 
 
 async def cancel_payment(conn: AsyncConnection, payment: PaymentRow, ctx: ApplyContext) -> PaymentRow:
     """pending with nothing received → failed/cancelled (raises lifecycle.TransitionError otherwise)."""
     steps = lifecycle.cancel(state_of(payment))
-    return await write_steps(conn, payment, steps, ctx=ctx, details=await details_of(conn, payment.id))
+    changes = ChangeSet(ctx)
+    current = changes.apply_steps(payment, steps, details=await _details(conn, payment.id))
+    await changes.flush(conn)
+    return current
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,11 +359,13 @@ async def record_refunds(
 ) -> PaymentRow:
     """Record refund operations not recorded before; `refunded` once they cover what was received."""
     known = await refund_store.recorded_operations(conn, [r.operation_id for r in refunds])
+    changes = ChangeSet(ctx)
+    details = await _details(conn, payment.id)
     current = payment
     for refund in refunds:
         if refund.operation_id in known:
             continue
-        await refund_store.insert_refund(
+        recorded = await refund_store.insert_refund(
             conn,
             {
                 "payment_id": payment.id,
@@ -392,25 +380,28 @@ async def record_refunds(
                 "recorded_at": ctx.now(),
             },
         )
+        details.refunds.append(recorded)
         state, steps = lifecycle.refund(state_of(current), refund.amount)
-        details = await details_of(conn, payment.id)
         if steps:
-            current = await write_steps(conn, current, steps, ctx=ctx, details=details)
+            current = changes.apply_steps(current, steps, details=details)
         else:
-            changed = _with_state(current, state, ctx.now())
-            await payment_store.update_payment(conn, current.id, _row_changes(current, changed))
-            current = changed
+            current = with_state(current, state, ctx.now())
+            changes.payments[current.id] = current
+    await changes.flush(conn)
     return current
 
 
 async def close_expired(
     conn: AsyncConnection, destination: str, through: datetime, ctx: ApplyContext
 ) -> list[tuple[str, EventType]]:
-    """Time out or fail every pending payment at `destination` whose window closed by network time `through`."""
+    """Time out or fail every pending payment at `destination` whose window closed by network time
+    `through`."""
     closed: list[tuple[str, EventType]] = []
+    changes = ChangeSet(ctx)
     for row in await payment_store.pending_expired(conn, destination, through):
         steps = lifecycle.close_window(state_of(row))
         if steps:
-            await write_steps(conn, row, steps, ctx=ctx, details=await details_of(conn, row.id))
+            changes.apply_steps(row, steps, details=await _details(conn, row.id))
             closed += [(row.id, event) for event, _ in steps]
+    await changes.flush(conn)
     return closed

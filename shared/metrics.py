@@ -12,6 +12,9 @@ Webhook delivery and outbox metrics are defined with the webhook dispatcher.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -116,16 +119,22 @@ HTTP_DURATION = Histogram(
 # --- counting what a write transaction did, once it has committed ---------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _child(metric: Counter, *labels: str) -> Any:
+    # `labels()` takes a lock and builds a key on every call; the label sets here are few and fixed.
+    return metric.labels(*labels)
+
+
 def count_receipt(disposition: str, asset_code: str) -> None:
-    after_commit(RECEIPTS.labels(disposition, asset_code).inc)
+    after_commit(_child(RECEIPTS, disposition, asset_code).inc)
 
 
 def count_event(event_type: str) -> None:
-    after_commit(EVENTS.labels(event_type).inc)
+    after_commit(_child(EVENTS, event_type).inc)
 
 
 def count_transition(from_status: str, to_status: str) -> None:
-    after_commit(TRANSITIONS.labels(from_status, to_status).inc)
+    after_commit(_child(TRANSITIONS, from_status, to_status).inc)
 
 
 def observe_confirmation(latency_seconds: float) -> None:

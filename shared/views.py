@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.amounts import format_amount
@@ -29,10 +29,11 @@ def iso(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a `Z`; fractions only when there are any."""
     if value is None:
         return None
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
+    # isoformat is C code; it omits the fraction when there is none, like Horizon. Stored times are
+    # UTC already (the store's type returns them so); anything else is converted first.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat()[:-6] + "Z"
 
 
 def asset_view(code: str, issuer: str | None) -> dict[str, Any]:
@@ -83,8 +84,24 @@ def refund_view(refund: RefundRow) -> dict[str, Any]:
 
 
 def payment_view(
-    row: PaymentRow, receipts: Sequence[ReceiptRow], ctx: ViewContext, refunds: Sequence[RefundRow] = ()
+    row: PaymentRow,
+    receipts: Sequence[ReceiptRow],
+    ctx: ViewContext,
+    refunds: Sequence[RefundRow] = (),
+    *,
+    receipt_views: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The payment object of SPEC §7. `receipt_views`: already-rendered receipts by id (reused, and
+    filled in), for callers that render the same receipts many times."""
+    if receipt_views is None:
+        shown = [receipt_view(receipt) for receipt in receipts]
+    else:
+        shown = []
+        for receipt in receipts:
+            view = receipt_views.get(receipt.id)
+            if view is None:
+                view = receipt_views[receipt.id] = receipt_view(receipt)
+            shown.append(view)
     memo = memo_of(row)
     memo_type_sep7 = "MEMO_ID" if row.memo_type == "id" else "MEMO_TEXT"
     return {
@@ -113,7 +130,7 @@ def payment_view(
         ),
         "flags": {"late": row.flag_late, "overpaid": row.flag_overpaid, "manual": row.flag_manual},
         "failure_reason": row.failure_reason,
-        "receipts": [receipt_view(receipt) for receipt in receipts],
+        "receipts": shown,
         "refunds": [refund_view(refund) for refund in refunds],
         "stellar_transaction_id": row.stellar_transaction_id,
         "source_account": row.source_account,

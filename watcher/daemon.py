@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Container, Coroutine
+from collections.abc import Container, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -177,6 +177,7 @@ class Watcher:
         self.ingestor = Ingestor(
             self.db, self.ctx, self.horizon, self.queue, self._accounts_for, fence=self.leadership.fence
         )
+        self.ingestor.after_commit.append(self._wake_dispatcher)
         self.expiry = ExpiryWatcher(
             self.db,
             self.horizon,
@@ -619,6 +620,10 @@ class Watcher:
                 await asyncio.sleep(backoff.next_delay())
 
     # -- housekeeping ----------------------------------------------------------------------------
+    def _wake_dispatcher(self, records: Sequence[StreamRecord], events: int) -> None:
+        if events:
+            self.webhooks.new_events()
+
     async def _poll_payments(self) -> None:
         """Learn about new payments from the store (SQLite: polling; cheap indexed query)."""
         interval = self.settings.watcher.poll_interval_seconds

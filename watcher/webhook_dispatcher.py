@@ -152,6 +152,12 @@ class WebhookDispatcher:
             if lane.disabled:
                 log.warning("webhook endpoint is disabled (enable it with the API)", endpoint=lane.name)
 
+    def new_events(self) -> None:
+        """Events were just committed in this process: claim their deliveries now, not at the next poll."""
+        for lane in self.lanes.values():
+            lane.maybe_more = True
+        self._wakeup.set()
+
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait until `condition` holds, checked after each round that recorded attempts."""
         if condition():

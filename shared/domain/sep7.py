@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import quote
 
 from shared.domain.amounts import format_amount_short
@@ -10,6 +11,7 @@ from shared.domain.assets import Asset
 PUBLIC_PASSPHRASE = "Public Global Stellar Network ; September 2015"  # noqa: S105 - not a secret
 
 
+@lru_cache(maxsize=65536)  # constant for a payment, rendered in every one of its events
 def pay_uri(
     *,
     destination: str,

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.store.bulk import insert_numbered
 from shared.store.schema import events
 
 
@@ -48,3 +49,10 @@ async def for_payment(conn: AsyncConnection, payment_id: str) -> list[EventRow]:
 
 async def max_event_id(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one())
+
+
+async def insert_events(conn: AsyncConnection, rows: list[dict[str, object]]) -> list[int]:
+    """Insert many events in one statement; their ids come back in the order given (monotonic)."""
+    if not rows:
+        return []
+    return await insert_numbered(conn, events, rows)

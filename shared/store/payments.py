@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -275,3 +275,50 @@ async def inconsistent_totals(
     if payment_ids is not None:
         query = query.where(payments.c.id.in_(payment_ids))
     return [(row[0], int(row[1]), int(row[2])) for row in (await conn.execute(query)).all()]
+
+
+async def by_reference_set(
+    conn: AsyncConnection, references: Iterable[int], *, lock: bool = True
+) -> dict[int, PaymentRow]:
+    """Payments carrying any of `references` (unique across destinations), locked for update."""
+    refs = sorted(set(references))
+    found: dict[int, PaymentRow] = {}
+    for start in range(0, len(refs), 500):  # bounded IN lists
+        query = select(payments).where(payments.c.reference.in_(refs[start : start + 500]))
+        if lock:
+            query = query.with_for_update()
+        for row in (await conn.execute(query)).mappings().all():
+            found[row["reference"]] = PaymentRow.from_row(row)
+    return found
+
+
+# The columns a payment change may touch (the lifecycle's, its timestamps and what completed it).
+CHANGEABLE = (
+    "status",
+    "amount_received",
+    "amount_late",
+    "amount_refunded",
+    "flag_late",
+    "flag_overpaid",
+    "flag_manual",
+    "failure_reason",
+    "stellar_transaction_id",
+    "source_account",
+    "updated_at",
+    "confirmed_at",
+    "failed_at",
+    "refunded_at",
+)
+
+
+async def update_payments(conn: AsyncConnection, rows: list[PaymentRow]) -> None:
+    """Write the changeable columns of many payments in one statement (executemany)."""
+    if not rows:
+        return
+    statement = (
+        update(payments)
+        .where(payments.c.id == bindparam("p_id"))
+        .values({name: bindparam(f"p_{name}", type_=payments.c[name].type) for name in CHANGEABLE})
+    )
+    params = [{"p_id": row.id, **{f"p_{name}": getattr(row, name) for name in CHANGEABLE}} for row in rows]
+    await conn.execute(statement, params)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.store.bulk import insert_numbered
 from shared.store.schema import poison_records, receipts
 
 
@@ -38,19 +38,24 @@ class ReceiptRow:
     assigned_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: RowMapping) -> ReceiptRow:
+    def from_row(cls, row: Mapping[Any, Any]) -> ReceiptRow:
         return cls(**{name: row[name] for name in cls.__slots__})
 
 
 async def existing_keys(conn: AsyncConnection, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
     """Which (operation id, part) pairs already have a receipt (a replayed record changes nothing)."""
-    wanted = list(keys)
+    wanted = set(keys)
     if not wanted:
         return set()
-    query = select(receipts.c.operation_id, receipts.c.part).where(
-        tuple_(receipts.c.operation_id, receipts.c.part).in_(wanted)
-    )
-    return {(row[0], row[1]) for row in (await conn.execute(query)).all()}
+    # By operation id alone (the unique index's first column): a row-value IN may not use the index.
+    ids = sorted({operation_id for operation_id, _ in wanted})
+    found: set[tuple[str, int]] = set()
+    for start in range(0, len(ids), 500):
+        query = select(receipts.c.operation_id, receipts.c.part).where(
+            receipts.c.operation_id.in_(ids[start : start + 500])
+        )
+        found |= {(row[0], row[1]) for row in (await conn.execute(query)).all()}
+    return found & wanted
 
 
 async def insert_receipt(conn: AsyncConnection, values: dict[str, Any]) -> ReceiptRow:
@@ -121,3 +126,32 @@ async def get_by_key(
         query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
     return ReceiptRow.from_row(row) if row is not None else None
+
+
+async def insert_receipts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[ReceiptRow]:
+    """Insert many receipts in one statement; the rows (with their ids) in the order given."""
+    if not rows:
+        return []
+    ids = await insert_numbered(conn, receipts, rows)
+    # The rows as stored: what was given, the new id, and NULL for any column not given.
+    return [
+        ReceiptRow.from_row({name: row.get(name) for name in ReceiptRow.__slots__} | {"id": ident})
+        for row, ident in zip(rows, ids, strict=True)
+    ]
+
+
+async def update_receipts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Set payment_id, disposition, reason and assigned_at of many receipts (keyed by `r_id`)."""
+    if not rows:
+        return
+    await conn.execute(
+        update(receipts)
+        .where(receipts.c.id == bindparam("r_id"))
+        .values(
+            payment_id=bindparam("r_payment_id"),
+            disposition=bindparam("r_disposition"),
+            reason=bindparam("r_reason"),
+            assigned_at=bindparam("r_assigned_at"),
+        ),
+        rows,
+    )

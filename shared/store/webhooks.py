@@ -442,3 +442,20 @@ async def backlog(conn: AsyncConnection) -> dict[int, int]:
     d = webhook_deliveries.c
     query = select(d.endpoint_id, func.count()).where(d.status == "pending").group_by(d.endpoint_id)
     return {int(endpoint_id): int(count) for endpoint_id, count in (await conn.execute(query)).all()}
+
+
+async def active_endpoint_ids(conn: AsyncConnection, names: Sequence[str]) -> dict[str, int]:
+    """Ids of the named endpoints that are neither disabled nor removed."""
+    if not names:
+        return {}
+    e = webhook_endpoints.c
+    query = select(e.name, e.id).where(
+        e.name.in_(list(names)), e.disabled_at.is_(None), e.removed_at.is_(None)
+    )
+    return {str(name): int(endpoint_id) for name, endpoint_id in (await conn.execute(query)).all()}
+
+
+async def insert_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Many pending deliveries in one statement (`event_id`, `endpoint_id`, `event_type`, `body`, times)."""
+    if rows:
+        await conn.execute(webhook_deliveries.insert(), rows)
