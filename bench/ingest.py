@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench import corpus as corpus_module
@@ -23,12 +24,7 @@ from shared.store import payments as payment_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
 from watcher.daemon import Watcher
-
-
-async def caught_up(db: Database, targets: dict[str, int]) -> bool:
-    async with db.read() as conn:
-        rows = await stream_store.rows_by_key(conn, list(targets))
-    return all(key in rows and int(rows[key].cursor) >= last for key, last in targets.items())
+from watcher.streams import StreamRecord
 
 
 async def ingest(corpus: Corpus, backend: str, mode: str) -> dict[str, Any]:
@@ -47,14 +43,31 @@ async def ingest(corpus: Corpus, backend: str, mode: str) -> dict[str, Any]:
         await load_payments(db, corpus)
         await position_streams(db, corpus, mode)
         watcher = Watcher(settings(url, corpus, horizon_url, mode=mode), db)
-        stop = asyncio.Event()
+        stop, done = asyncio.Event(), asyncio.Event()
+        left = dict(targets)  # stream → the last token it must commit
+
+        def on_commit(records: Sequence[StreamRecord], events: int) -> None:
+            for record in records:
+                if record.stream in left and int(record.paging_token) >= left[record.stream]:
+                    del left[record.stream]
+            if not left:
+                done.set()
+
         task = asyncio.create_task(watcher.run(stop))
         await watcher.ready.wait()
+        watcher.ingestor.after_commit.append(on_commit)
         started = time.perf_counter()
-        while not await caught_up(db, targets):
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
+        async with db.read() as conn:  # anything committed before the hook was in place
+            for key, row in (await stream_store.rows_by_key(conn, list(left))).items():
+                if int(row.cursor) >= left[key]:
+                    del left[key]
+        if not left:
+            done.set()
+        finished = asyncio.create_task(done.wait())
+        await asyncio.wait([task, finished], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+            raise RuntimeError("the watcher stopped before catching up")
         seconds = time.perf_counter() - started
         stop.set()
         await task
@@ -69,7 +82,7 @@ async def ingest(corpus: Corpus, backend: str, mode: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    log_to_file("ingest")
+    log_to_file("ingest", args.log_level)
     corpus = await corpus_module.make(args.ops, args.payments, args.destinations)
     last = corpus.records[-1][0]
     server = StreamServer(
@@ -83,6 +96,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "payments": args.payments,
         "destinations": args.destinations,
         "ceiling": round(ceiling),
+        "log_level": args.log_level,
         "runs": [],
     }
     for backend in args.backends.split(","):
@@ -101,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--destinations", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--modes", default="accounts,network")
+    parser.add_argument("--log-level", default="info", help="the watcher's log level (production: info)")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     rows = [
@@ -112,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     command = (
         f"python -m bench.ingest --ops {args.ops} --payments {args.payments} --destinations {args.destinations} "
-        f"--backends {args.backends} --modes {args.modes}"
+        f"--backends {args.backends} --modes {args.modes} --log-level {args.log_level}"
     )
     write_result("ingest", result, markdown, command=command)
     print(markdown)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared import metrics
 from shared.domain import lifecycle
 from shared.domain.lifecycle import EventType, PaymentState
-from shared.outbox import event_body
+from shared.outbox import event_body_json
 from shared.store import events as event_store
 from shared.store import payments as payment_store
 from shared.store import receipts as receipt_store
@@ -184,7 +184,10 @@ class ChangeSet:
                 for row in self.receipt_updates
             ],
         )
-        rendered = [self._data(event) for event in self.events]
+        # Serialized once: stored with the event and spliced into each webhook body.
+        rendered = [
+            json.dumps(self._data(event), separators=(",", ":"), ensure_ascii=False) for event in self.events
+        ]
         self.event_ids = await event_store.insert_events(
             conn,
             [
@@ -192,7 +195,7 @@ class ChangeSet:
                     "type": event.type,
                     "payment_id": event.payment.id if event.payment else None,
                     "created_at": event.created_at,
-                    "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                    "data": data,
                 }
                 for event, data in zip(self.events, rendered, strict=True)
             ],
@@ -225,7 +228,7 @@ class ChangeSet:
             view = self._receipt_views[row.id] = receipt_view(row)
         return view
 
-    async def _enqueue_deliveries(self, conn: AsyncConnection, rendered: list[dict[str, Any]]) -> None:
+    async def _enqueue_deliveries(self, conn: AsyncConnection, rendered: list[str]) -> None:
         """One delivery per (event, subscribed endpoint that is neither disabled nor removed)."""
         outbox = self.ctx.outbox
         wanted = [outbox.endpoints_for(event.type) for event in self.events]
@@ -240,12 +243,12 @@ class ChangeSet:
             targets = [active[name] for name in endpoints if name in active]
             if not targets:
                 continue
-            body = event_body(
+            body = event_body_json(
                 event_id=event_id,
                 event_type=event.type,
                 created_at=event.created_at,
                 payment_id=event.payment.id if event.payment else None,
-                data=data,
+                data_json=data,
             )
             rows += [
                 {

@@ -54,15 +54,28 @@ def event_body(
     *, event_id: int, event_type: str, created_at: datetime, payment_id: str | None, data: dict[str, Any]
 ) -> str:
     """The event object of SPEC §6 (as GET /events shows it), versioned, as minified JSON."""
+    return event_body_json(
+        event_id=event_id,
+        event_type=event_type,
+        created_at=created_at,
+        payment_id=payment_id,
+        data_json=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def event_body_json(
+    *, event_id: int, event_type: str, created_at: datetime, payment_id: str | None, data_json: str
+) -> str:
+    """`event_body` around data already serialized (as stored with the event): not encoded twice."""
     envelope = {
         "id": event_id,
         "type": event_type,
         "created_at": iso(created_at),
         "api_version": API_VERSION,
         "payment_id": payment_id,
-        "data": data,
     }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    head = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    return f'{head[:-1]},"data":{data_json}}}'
 
 
 async def enqueue_deliveries(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,42 +103,98 @@ def payment_view(
             if view is None:
                 view = receipt_views[receipt.id] = receipt_view(receipt)
             shown.append(view)
-    memo = memo_of(row)
-    memo_type_sep7 = "MEMO_ID" if row.memo_type == "id" else "MEMO_TEXT"
+    # The fields fixed when the payment was created come from a cache (one payment's events render
+    # them again and again); the key order is the cached dict's, the changing fields are filled in.
     return {
-        "id": row.id,
-        "order_id": row.order_id,
-        "buyer_id": row.buyer_id,
+        **_fixed_fields(
+            row.id,
+            row.order_id,
+            row.buyer_id,
+            row.amount,
+            row.currency,
+            row.asset_code,
+            row.asset_issuer,
+            row.destination,
+            row.reference,
+            row.memo_type,
+            row.metadata,
+            row.created_at,
+            row.expires_at,
+            ctx,
+        ),
         "status": row.status,
-        "amount": format_amount(row.amount),
-        "currency": row.currency,
-        "asset": asset_view(row.asset_code, row.asset_issuer),
+        "asset": asset_view(row.asset_code, row.asset_issuer),  # a dict: each view gets its own
         "amount_received": format_amount(row.amount_received),
         "overpaid_amount": format_amount(max(0, row.amount_received - row.amount)),
         "amount_refunded": format_amount(row.amount_refunded),
-        "destination": row.destination,
-        "muxed_destination": muxed_address(row.destination, row.reference) if ctx.muxed_enabled else None,
-        "memo_type": row.memo_type,
-        "memo": memo,
-        "reference": str(row.reference),
-        "pay_uri": pay_uri(
-            destination=row.destination,
-            amount=row.amount,
-            asset=payment_asset(row),
-            memo=memo,
-            memo_type=memo_type_sep7,
-            network_passphrase=ctx.network_passphrase,
-        ),
         "flags": {"late": row.flag_late, "overpaid": row.flag_overpaid, "manual": row.flag_manual},
         "failure_reason": row.failure_reason,
         "receipts": shown,
         "refunds": [refund_view(refund) for refund in refunds],
         "stellar_transaction_id": row.stellar_transaction_id,
         "source_account": row.source_account,
-        "metadata": json.loads(row.metadata) if row.metadata else None,
-        "created_at": iso(row.created_at),
+        "metadata": json.loads(row.metadata) if row.metadata else None,  # a fresh copy per view
         "updated_at": iso(row.updated_at),
-        "expires_at": iso(row.expires_at),
         "confirmed_at": iso(row.confirmed_at),
         "failed_at": iso(row.failed_at),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_fields(
+    payment_id: str,
+    order_id: str,
+    buyer_id: str | None,
+    amount: int,
+    currency: str,
+    asset_code: str,
+    asset_issuer: str | None,
+    destination: str,
+    reference: int,
+    memo_type: str,
+    metadata: str | None,
+    created_at: datetime,
+    expires_at: datetime,
+    ctx: ViewContext,
+) -> dict[str, Any]:
+    """Every field of the payment object in order; those that change are placeholders (None).
+
+    Never handed out: callers copy it (`{**fixed, ...}`), so every value here is immutable."""
+    memo = str(reference) if memo_type == "id" else memo_text_for(reference)
+    return {
+        "id": payment_id,
+        "order_id": order_id,
+        "buyer_id": buyer_id,
+        "status": None,
+        "amount": format_amount(amount),
+        "currency": currency,
+        "asset": None,
+        "amount_received": None,
+        "overpaid_amount": None,
+        "amount_refunded": None,
+        "destination": destination,
+        "muxed_destination": muxed_address(destination, reference) if ctx.muxed_enabled else None,
+        "memo_type": memo_type,
+        "memo": memo,
+        "reference": str(reference),
+        "pay_uri": pay_uri(
+            destination=destination,
+            amount=amount,
+            asset=Asset(asset_code, asset_issuer),
+            memo=memo,
+            memo_type="MEMO_ID" if memo_type == "id" else "MEMO_TEXT",
+            network_passphrase=ctx.network_passphrase,
+        ),
+        "flags": None,
+        "failure_reason": None,
+        "receipts": None,
+        "refunds": None,
+        "stellar_transaction_id": None,
+        "source_account": None,
+        "metadata": None,
+        "created_at": iso(created_at),
+        "updated_at": None,
+        "expires_at": iso(expires_at),
+        "confirmed_at": None,
+        "failed_at": None,
     }

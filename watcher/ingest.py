@@ -221,15 +221,19 @@ class Ingestor:
             credits = [credit for item in prepared for credit in item.credits]
             results = await apply_credits(conn, credits, self.ctx)
             applied = [(credit, result) for credit, result in zip(credits, results, strict=True) if result]
-            for stream, item in last.items():
-                await stream_store.advance_cursor(
-                    conn,
-                    stream,
-                    cursor=item.record.paging_token,
-                    last_ledger=item.ledger,
-                    last_closed_at=item.closed_at,
-                    now=now,
-                )
+            await stream_store.advance_cursors(
+                conn,
+                [
+                    {
+                        "key": stream,
+                        "cursor": item.record.paging_token,
+                        "last_ledger": item.ledger,
+                        "last_closed_at": item.closed_at,
+                    }
+                    for stream, item in last.items()
+                ],
+                now,
+            )
         # Logged after the commit: a crash before it leaves no trace of work that did not happen.
         self.last_commit = now
         records = [item.record for item in prepared]

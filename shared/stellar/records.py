@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,9 @@ CONTRACT_CREDIT_TYPES = frozenset({"transfer", "mint"})
 
 class RecordError(ValueError):
     """A Horizon record that does not have the shape Horizon documents."""
+
+
+_TX_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def _str(record: Mapping[str, Any], key: str) -> str:
@@ -152,7 +156,7 @@ def parse_credits(record: Mapping[str, Any], transaction: Mapping[str, Any] | No
         return []
     closed_at = parse_time(record.get("created_at"))
     tx_hash = _str(record, "transaction_hash")
-    if len(tx_hash) != 64 or any(c not in "0123456789abcdef" for c in tx_hash):
+    if _TX_HASH.fullmatch(tx_hash) is None:
         raise RecordError("field 'transaction_hash' is not a transaction hash")
     if transaction is not None:
         if not isinstance(transaction, Mapping):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,6 +70,36 @@ async def advance_cursor(
     if last_closed_at is not None:
         values["last_closed_at"] = last_closed_at
     await conn.execute(update(streams).where(streams.c.key == key).values(**values))
+
+
+async def advance_cursors(conn: AsyncConnection, positions: list[dict[str, Any]], now: datetime) -> None:
+    """`advance_cursor` for many streams in one statement: dicts of `key`, `cursor`, `last_ledger`
+    and `last_closed_at` (None keeps the stored value)."""
+    if not positions:
+        return
+    await conn.execute(
+        update(streams)
+        .where(streams.c.key == bindparam("s_key"))
+        .values(
+            cursor=bindparam("s_cursor"),
+            last_ledger=func.coalesce(
+                bindparam("s_last_ledger", type_=streams.c.last_ledger.type), streams.c.last_ledger
+            ),
+            last_closed_at=func.coalesce(
+                bindparam("s_last_closed_at", type_=streams.c.last_closed_at.type), streams.c.last_closed_at
+            ),
+            updated_at=now,
+        ),
+        [
+            {
+                "s_key": position["key"],
+                "s_cursor": position["cursor"],
+                "s_last_ledger": position["last_ledger"],
+                "s_last_closed_at": position["last_closed_at"],
+            }
+            for position in positions
+        ],
+    )
 
 
 async def set_processed_through(conn: AsyncConnection, key: str, through: datetime, now: datetime) -> None:
