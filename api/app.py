@@ -18,6 +18,7 @@ import api.routes.monitor
 import api.routes.payments
 import api.routes.receipts
 import api.routes.system  # noqa: F401 - registers routes
+from api.auth import KEY_CACHE, KeyCache
 from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, OPENAPI, SETTINGS
 from api.middleware import observe_middleware, problem_middleware, request_id_middleware
 from api.openapi import build_openapi
@@ -45,6 +46,7 @@ def create_app(settings: Settings, db: Database, *, now: Callable[[], datetime] 
     app[SETTINGS] = settings
     app[DATABASE] = db
     app[APPLY_CONTEXT] = context_from_settings(settings, now)
+    app[KEY_CACHE] = KeyCache()
     app[OPENAPI] = build_openapi(ROUTES.specs, version=__version__)
     ROUTES.install(app)
     app.on_startup.append(ensure_configured_endpoints)

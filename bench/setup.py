@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -102,3 +103,35 @@ async def position_streams(db: Database, corpus: Corpus, mode: str) -> None:
             await stream_store.create_stream(conn, key, "0", now)
             if mode == "network":
                 await stream_store.set_follows(conn, key, "network", None, now)
+
+
+def config_toml(
+    url: str,
+    destinations: list[str],
+    usdc_issuer: str,
+    horizon_url: str,
+    *,
+    api_port: int,
+    level: str = "info",
+) -> str:
+    """A config file for a paywatch process (the API benchmark runs `paywatch api` as a user would)."""
+    accounts = "".join(
+        f'[[accounts]]\naddress = "{d}"\ndefault = {"true" if i == 0 else "false"}\n'
+        for i, d in enumerate(destinations)
+    )
+    return (
+        f'[network]\nname = "custom"\npassphrase = "paywatch bench"\nhorizon_urls = ["{horizon_url}"]\n'
+        f'[database]\nurl = "{url}"\n'
+        f"{accounts}"
+        "[assets.XLM]\nnative = true\n"
+        f'[assets.USDC]\ncode = "USDC"\nissuer = "{usdc_issuer}"\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
+        f'[logging]\nlevel = "{level}"\nformat = "json"\n'
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api.app import create_app
+from api.auth import KEY_CACHE, KEY_CACHE_SECONDS
 from api.models import PaymentOut
 from shared.clock import utcnow
 from shared.store import apikeys as key_store
@@ -149,8 +151,11 @@ async def test_missing_wrong_revoked_keys_and_scopes(client: TestClient[Any, Any
     assert forbidden.status == 403
     admin = await new_api_key(db, ("admin",))
     assert (await client.post("/payments/initiate", json=body, headers=auth(admin))).status == 201
-    async with db.write() as conn:
+    async with db.write() as conn:  # as `paywatch apikey revoke` does, from another process
         await key_store.revoke_key(conn, admin.split("_")[1], utcnow())
+    # The API reuses a key's row for KEY_CACHE_SECONDS: refused once that has passed.
+    cache = client.app[KEY_CACHE]
+    cache.clock = lambda: time.monotonic() + KEY_CACHE_SECONDS + 0.001
     assert (await client.get("/payments/order/1", headers=auth(admin))).status == 401
     assert await payment_count(db) == 1
 

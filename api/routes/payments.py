@@ -18,7 +18,7 @@ from api.models import (
 from api.problems import not_found
 from api.routes import ROUTES
 from api.service import cancel, initiate, refund, verify
-from shared.apply import details_of
+from shared.apply import Details, details_of
 from shared.domain.amounts import format_amount
 from shared.domain.lifecycle import STATUSES
 from shared.store import payments as payment_store
@@ -31,9 +31,13 @@ PROBLEMS: dict[int, type[ProblemOut] | None] = {401: ProblemOut, 403: ProblemOut
 log = structlog.get_logger("paywatch.api.payments")
 
 
-async def render(request: web.Request, row: PaymentRow, status: int = 200) -> web.Response:
-    async with request.app[DATABASE].read() as conn:
-        details = await details_of(conn, row.id)
+async def render(
+    request: web.Request, row: PaymentRow, status: int = 200, details: Details | None = None
+) -> web.Response:
+    """The payment as JSON; its receipts and refunds are read unless the caller has them."""
+    if details is None:
+        async with request.app[DATABASE].read() as conn:
+            details = await details_of(conn, row.id)
     view = payment_view(row, details.receipts, request.app[APPLY_CONTEXT].view, details.refunds)
     return web.json_response(view, status=status)
 
@@ -67,7 +71,8 @@ async def initiate_payment(request: web.Request, body: InitiatePayment) -> web.R
             amount=format_amount(row.amount),
             currency=row.currency,
         )
-    return await render(request, row, 201 if created else 200)
+    # A payment just created has no receipts or refunds yet: nothing to read back.
+    return await render(request, row, 201 if created else 200, Details() if created else None)
 
 
 @ROUTES.route(
@@ -78,11 +83,12 @@ async def initiate_payment(request: web.Request, body: InitiatePayment) -> web.R
     responses={200: PaymentOut, 404: ProblemOut, **PROBLEMS},
 )
 async def get_payment(request: web.Request) -> web.Response:
-    async with request.app[DATABASE].read() as conn:
+    async with request.app[DATABASE].read() as conn:  # one snapshot: the row and its details agree
         row = await payment_store.get_payment(conn, request.match_info["payment_id"])
+        details = await details_of(conn, row.id) if row is not None else None
     if row is None:
         raise not_found("payment")
-    return await render(request, row)
+    return await render(request, row, details=details)
 
 
 @ROUTES.route(

@@ -8,15 +8,19 @@ PostgreSQL: psycopg 3, READ COMMITTED; row locks (`FOR UPDATE`) serialise change
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from shared.store.inline_sqlite import InlineConnection
 
 Backend = Literal["sqlite", "postgresql"]
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -59,7 +63,9 @@ def sync_url(url: str) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
-def install_sqlite_hooks(sync_engine: Any, *, begin: str) -> None:
+def install_sqlite_hooks(
+    sync_engine: Any, *, begin: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> None:
     """PRAGMAs on every new connection, and our own BEGIN instead of the sqlite3 module's."""
 
     @event.listens_for(sync_engine, "connect")
@@ -67,7 +73,7 @@ def install_sqlite_hooks(sync_engine: Any, *, begin: str) -> None:
         dbapi_connection.isolation_level = None  # the driver must not emit BEGIN on its own
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=FULL")  # the cursor's durability is the product's promise
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -85,17 +91,35 @@ class Database:
     backend: Backend
     writer: AsyncEngine
     reader: AsyncEngine
+    # SQLite: write transactions in arrival order. Its writes run inline and never suspend, so a task
+    # that commits and writes again would take the one writer connection back from the pool ahead
+    # of tasks already waiting for it (measured: some waited seconds). asyncio.Lock is FIFO.
+    write_turn: contextlib.AbstractAsyncContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 5) -> Database:
         backend = backend_of(url)
         if backend == "sqlite":
-            # One writer connection per process: SQLite has one writer at a time anyway.
-            writer = create_async_engine(async_url(url), pool_size=1, max_overflow=0)
-            reader = create_async_engine(async_url(url), pool_size=pool_size, max_overflow=0)
-            install_sqlite_hooks(writer.sync_engine, begin="BEGIN IMMEDIATE")
+            # Both engines run SQLite on the loop's thread (shared/store/inline_sqlite.py). One writer
+            # connection per process (SQLite has one writer at a time anyway); it waits for another
+            # process's write lock asynchronously, so SQLite itself must not wait (busy_timeout 0).
+            path = async_url(url).database or ""
+            lock_wait = SQLITE_BUSY_TIMEOUT_MS / 1000
+            writer = create_async_engine(
+                async_url(url),
+                pool_size=1,
+                max_overflow=0,
+                async_creator=lambda: InlineConnection.connect(path, lock_wait_seconds=lock_wait),
+            )
+            reader = create_async_engine(
+                async_url(url),
+                pool_size=pool_size,
+                max_overflow=0,
+                async_creator=lambda: InlineConnection.connect(path),
+            )
+            install_sqlite_hooks(writer.sync_engine, begin="BEGIN IMMEDIATE", busy_timeout_ms=0)
             install_sqlite_hooks(reader.sync_engine, begin="BEGIN")
-            return cls(url, backend, writer, reader)
+            return cls(url, backend, writer, reader, asyncio.Lock())
         engine = create_async_engine(
             async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
@@ -107,7 +131,7 @@ class Database:
         hooks: list[Callable[[], None]] = []
         token = _AFTER_COMMIT.set(hooks)
         try:
-            async with self.writer.begin() as conn:
+            async with self.write_turn, self.writer.begin() as conn:
                 yield conn
         finally:
             _AFTER_COMMIT.reset(token)

@@ -1,0 +1,191 @@
+"""API under load: `GET /payments/{id}` and `POST /payments/initiate`, requests/s and latency.
+
+    python -m bench.api [--seconds 10] [--concurrency 32] [--payments 10000]
+                        [--backends sqlite,postgresql]
+
+`paywatch api` runs as its own process (as deployed: one process, production log level), on a
+store holding `--payments` pending payments; an aiohttp client in this process keeps `--concurrency`
+requests in flight for `--seconds` per endpoint. Latency is measured at the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from stellar_sdk import Keypair
+
+from bench.common import percentile, results_dir, table, write_result
+from bench.corpus import Corpus, PendingPayment
+from bench.setup import config_toml, database, free_port, load_payments
+from paywatch.keys import create_key
+from shared.domain.references import new_reference
+from shared.store.engine import Database
+
+Request = Callable[[aiohttp.ClientSession, int], Awaitable[int]]  # → HTTP status
+
+
+def fixture(payments: int, destinations: int = 10) -> Corpus:
+    rng = random.Random(7)
+    dests = [Keypair.random().public_key for _ in range(destinations)]
+    pool = [
+        PendingPayment(rng.choice(dests), new_reference(), rng.randint(1, 10_000) * 10_000_000, "USDC")
+        for _ in range(payments)
+    ]
+    return Corpus(dests, Keypair.random().public_key, pool)
+
+
+async def load(
+    session: aiohttp.ClientSession, request: Request, *, seconds: float, concurrency: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            status = await request(session, next(counter))
+            latencies.append(time.perf_counter() - started)
+            if status >= 300:
+                errors[status] = errors.get(status, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / elapsed),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "errors": errors,
+    }
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"paywatch api exited with {process.returncode}")
+        try:
+            async with session.get(f"{url}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("paywatch api did not become ready")
+
+
+async def measure(backend: str, corpus: Corpus, *, seconds: float, concurrency: int) -> dict[str, Any]:
+    ids = [f"pay_bench{index:020d}" for index in range(len(corpus.payments))]
+    async with database(backend) as url:
+        db = Database.open(url)
+        await load_payments(db, corpus)
+        key = await create_key(db, "bench", ("payments:read", "payments:write"))
+        await db.close()
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryDirectory() as directory:
+            config = Path(directory) / "paywatch.toml"
+            config.write_text(config_toml(url, corpus.destinations, corpus.usdc_issuer, base, api_port=port))
+            log = (results_dir() / f"api-{backend}.log").open("wb")
+            command = [str(Path(sys.executable).with_name("paywatch")), "api", "--config", str(config)]
+            process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=subprocess.STDOUT)
+            headers = {"Authorization": f"Bearer {key}"}
+            connector = aiohttp.TCPConnector(limit=concurrency)
+            try:
+                async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+                    await wait_ready(session, base, process)
+                    rng = random.Random(1)
+
+                    async def get(session: aiohttp.ClientSession, _: int) -> int:
+                        async with session.get(f"{base}/payments/{rng.choice(ids)}") as response:
+                            await response.read()
+                            return response.status
+
+                    async def initiate(session: aiohttp.ClientSession, number: int) -> int:
+                        body = {"order_id": f"load-{number}", "amount": "25", "currency": "USDC"}
+                        async with session.post(f"{base}/payments/initiate", json=body) as response:
+                            await response.read()
+                            return response.status
+
+                    await load(session, get, seconds=min(2.0, seconds), concurrency=concurrency)  # warm-up
+                    result = {
+                        "backend": backend,
+                        "get": await load(session, get, seconds=seconds, concurrency=concurrency),
+                        "initiate": await load(session, initiate, seconds=seconds, concurrency=concurrency),
+                    }
+            finally:
+                if process.returncode is None:
+                    process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 15)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+                log.close()
+    return result
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    corpus = fixture(args.payments)
+    results: dict[str, Any] = {
+        "seconds": args.seconds,
+        "concurrency": args.concurrency,
+        "payments": args.payments,
+        "runs": [],
+    }
+    for backend in args.backends.split(","):
+        measured = await measure(backend, corpus, seconds=args.seconds, concurrency=args.concurrency)
+        results["runs"].append(measured)
+        print(json.dumps(measured), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--payments", type=int, default=10_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args))
+    rows = [
+        (
+            r["backend"],
+            name,
+            r[key]["per_second"],
+            r[key]["p50_ms"],
+            r[key]["p99_ms"],
+            r[key]["errors"] or "none",
+        )
+        for r in result["runs"]
+        for name, key in (("GET /payments/{id}", "get"), ("POST /payments/initiate", "initiate"))
+    ]
+    markdown = (
+        f"{args.concurrency} requests in flight, {args.seconds:g} s per endpoint, "
+        f"{args.payments} payments stored\n\n"
+        + table(["backend", "request", "requests/s", "p50 ms", "p99 ms", "non-2xx"], rows)
+    )
+    command = (
+        f"python -m bench.api --seconds {args.seconds:g} --concurrency {args.concurrency} "
+        f"--payments {args.payments} --backends {args.backends}"
+    )
+    write_result("api", result, markdown, command=command)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
