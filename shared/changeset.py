@@ -10,7 +10,6 @@ order they were added, and each event's payment is the payment as it was right a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared import metrics
+from shared import jsontext, metrics
 from shared.domain import lifecycle
 from shared.domain.lifecycle import EventType, PaymentState
 from shared.outbox import event_body_json
@@ -185,9 +184,7 @@ class ChangeSet:
             ],
         )
         # Serialized once: stored with the event and spliced into each webhook body.
-        rendered = [
-            json.dumps(self._data(event), separators=(",", ":"), ensure_ascii=False) for event in self.events
-        ]
+        rendered = [jsontext.dumps(self._data(event)) for event in self.events]
         self.event_ids = await event_store.insert_events(
             conn,
             [

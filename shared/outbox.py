@@ -7,13 +7,13 @@ minified; the dispatcher signs and sends exactly these bytes on every attempt.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import jsontext
 from shared.config import Settings
 from shared.domain.event_filters import subscribed
 from shared.store import webhooks as webhook_store
@@ -59,7 +59,7 @@ def event_body(
         event_type=event_type,
         created_at=created_at,
         payment_id=payment_id,
-        data_json=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        data_json=jsontext.dumps(data),
     )
 
 
@@ -74,7 +74,7 @@ def event_body_json(
         "api_version": API_VERSION,
         "payment_id": payment_id,
     }
-    head = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    head = jsontext.dumps(envelope)
     return f'{head[:-1]},"data":{data_json}}}'
 
 

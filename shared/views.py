@@ -30,6 +30,12 @@ def iso(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a `Z`; fractions only when there are any."""
     if value is None:
         return None
+    return _iso(value)
+
+
+@functools.lru_cache(maxsize=16384)
+def _iso(value: datetime) -> str:
+    # Cached: a batch renders the same few times (ledger close, recorded_at) thousands of times.
     # isoformat is C code; it omits the fraction when there is none, like Horizon. Stored times are
     # UTC already (the store's type returns them so); anything else is converted first.
     if value.tzinfo is not UTC:

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import jsontext
 from shared.apply import Applied, ApplyContext, apply_credits
 from shared.domain.credits import Credit
 from shared.stellar.fetch import resolve_amount
@@ -159,7 +160,7 @@ class Ingestor:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _prepare(self, item: StreamRecord, text: str) -> Prepared:
-        record: Any = json.loads(text)
+        record: Any = jsontext.loads(text)
         if not isinstance(record, dict):
             raise RecordError("record is not a JSON object")
         if record.get("paging_token") != item.paging_token:
