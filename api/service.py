@@ -16,7 +16,7 @@ from shared.apply import (
     ApplyContext,
     Details,
     RefundPayment,
-    apply_credit,
+    apply_credits,
     assign_receipt,
     cancel_payment,
     emit,
@@ -24,6 +24,7 @@ from shared.apply import (
 )
 from shared.config import Settings
 from shared.domain.amounts import parse_amount
+from shared.domain.credits import Credit
 from shared.domain.lifecycle import TransitionError
 from shared.domain.references import new_reference
 from shared.domain.strkeys import is_account_id
@@ -168,19 +169,29 @@ async def verify(
     fetched = await fetch(horizon, transaction_hash)
     credits = [credit for credit in fetched.credits if credit.destination == row.destination]
     async with db.write() as conn:
+        # Every lock first (the payment, then the receipts already recorded), changes after: writing
+        # events takes the event-order lock (shared/store/events.py), after which nothing may wait.
+        current = await payment_store.get_payment(conn, row.id, lock=True)
+        assert current is not None
         hits = 0
+        fresh: list[Credit] = []
+        to_assign: list[ReceiptRow] = []
         for credit in credits:
             existing = await receipt_store.get_by_key(conn, credit.operation_id, credit.part, lock=True)
             if existing is None:
-                applied = await apply_credit(conn, credit, ctx, fallback_payment_id=row.id)
-                hits += applied is not None and applied.payment_id == row.id
+                fresh.append(credit)
             elif existing.payment_id == row.id:
                 hits += 1
             elif existing.disposition == "unmatched" and existing.reason == "no_memo":
-                current = await payment_store.get_payment(conn, row.id, lock=True)
-                assert current is not None
-                await assign_receipt(conn, existing, current, ctx)
-                hits += 1
+                to_assign.append(existing)
+        if fresh:
+            applied = await apply_credits(conn, fresh, ctx, fallback_payment_id=row.id)
+            hits += sum(1 for result in applied if result is not None and result.payment_id == row.id)
+        for existing in to_assign:
+            current = await payment_store.get_payment(conn, row.id)
+            assert current is not None
+            await assign_receipt(conn, existing, current, ctx)
+            hits += 1
         if not hits:
             raise validation_problem(
                 [{"field": "transaction_hash", "message": "nothing in this transaction pays this payment"}],
@@ -279,15 +290,18 @@ async def apply_reported(
         if await inbound_store.seen(conn, message_id):
             raise conflict("this webhook message was processed before (replay refused)")
         await inbound_store.remember(conn, message_id, ctx.now())
-        receipts = []
-        for credit in fetched.credits:
-            watched = credit.destination in settings.account_addresses or (
+        watched = [
+            credit
+            for credit in fetched.credits
+            if credit.destination in settings.account_addresses
+            or (
                 settings.payments.allow_any_destination
                 and await payment_store.has_destination(conn, credit.destination)
             )
-            if not watched:
-                continue
-            await apply_credit(conn, credit, ctx)
+        ]
+        await apply_credits(conn, watched, ctx)  # one change set: its locks, then its events
+        receipts = []
+        for credit in watched:
             receipt = await receipt_store.get_by_key(conn, credit.operation_id, credit.part)
             if receipt is not None:
                 receipts.append(receipt)

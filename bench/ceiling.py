@@ -17,6 +17,7 @@ from bench import corpus as corpus_module
 from bench.common import table, write_result
 from bench.setup import database
 from bench.stream_server import StreamServer, serving, streams_for
+from shared import jsontext
 from shared.clock import utcnow
 from shared.stellar.horizon import HorizonClient
 from shared.store.engine import Database
@@ -37,7 +38,7 @@ async def read_and_parse(url: str, last: int) -> tuple[int, float]:
                     break
                 if event.id is None:
                     continue
-                record: Any = json.loads(event.data)
+                record: Any = jsontext.loads(event.data)
                 parsed += record["paging_token"] == event.id
                 cursor = event.id
                 if int(cursor) >= last:

@@ -183,6 +183,9 @@ class ChangeSet:
                 for row in self.receipt_updates
             ],
         )
+        await payment_store.update_payments(conn, list(self.payments.values()))
+        # Events last: on PostgreSQL drawing their ids takes the event-order lock until commit
+        # (shared/store/events.py), so every row lock this transaction needs is taken before it.
         # Serialized once: stored with the event and spliced into each webhook body.
         rendered = [jsontext.dumps(self._data(event)) for event in self.events]
         self.event_ids = await event_store.insert_events(
@@ -198,7 +201,6 @@ class ChangeSet:
             ],
         )
         await self._enqueue_deliveries(conn, rendered)
-        await payment_store.update_payments(conn, list(self.payments.values()))
 
     def _data(self, event: PendingEvent) -> dict[str, Any]:
         """The event's data: the payment as the API shows it (plus the receipt, if any)."""

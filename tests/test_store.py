@@ -167,3 +167,66 @@ def test_migrations_build_exactly_the_model_schema(db_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+async def test_event_ids_become_visible_in_commit_order_on_postgres(postgres_url: str) -> None:
+    """A reader of `GET /events?after=` must never see a later id committed before an earlier one.
+
+    Transaction A writes an event and stays open; transaction B writes one too. B must wait for A
+    (or else B's higher id would be visible while A's lower one is not, and a consumer polling the
+    feed would move past A's event for good).
+    """
+    db = Database.open(postgres_url)
+    now = datetime.now(UTC)
+
+    def event(name: str) -> dict[str, object]:
+        return {
+            "type": "receipt.unmatched",
+            "payment_id": None,
+            "created_at": now,
+            "data": f'{{"n":"{name}"}}',
+        }
+
+    a_written, release_a = asyncio.Event(), asyncio.Event()
+
+    async def write_a() -> list[int]:
+        async with db.write() as conn:
+            ids = await event_store.insert_events(conn, [event("a")])
+            a_written.set()
+            await release_a.wait()
+        return ids
+
+    async def write_b() -> list[int]:
+        async with db.write() as conn:
+            return await event_store.insert_events(conn, [event("b")])
+
+    async def b_waits_for_a() -> bool:
+        async with db.read() as conn:
+            waiting = await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'"
+                )
+            )
+            return bool(waiting.scalar_one())
+
+    try:
+        task_a = asyncio.create_task(write_a())
+        await a_written.wait()
+        task_b = asyncio.create_task(write_b())
+        # Wait until B either committed (the failure this test exists for) or is seen waiting for A.
+        deadline = asyncio.get_running_loop().time() + 10
+        while not task_b.done() and not await b_waits_for_a():
+            assert asyncio.get_running_loop().time() < deadline, "B neither finished nor waited"
+            await asyncio.sleep(0.01)
+        async with db.read() as conn:
+            visible = await event_store.list_events(conn, after_id=0)
+        assert visible == [], "an event became visible while an earlier id was uncommitted"
+        release_a.set()
+        (a_id,), (b_id,) = await task_a, await task_b
+        assert a_id < b_id
+        async with db.read() as conn:
+            assert [row.id for row in await event_store.list_events(conn, after_id=0)] == [a_id, b_id]
+    finally:
+        release_a.set()
+        await db.close()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.store.bulk import insert_numbered
@@ -20,17 +20,6 @@ class EventRow:
     payment_id: str | None
     created_at: datetime
     data: str  # JSON text exactly as stored
-
-
-async def insert_event(
-    conn: AsyncConnection, *, type: str, payment_id: str | None, data: str, created_at: datetime
-) -> int:
-    result = await conn.execute(
-        insert(events)
-        .values(type=type, payment_id=payment_id, data=data, created_at=created_at)
-        .returning(events.c.id)
-    )
-    return int(result.scalar_one())
 
 
 async def list_events(
@@ -51,8 +40,21 @@ async def max_event_id(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(events.c.id), 0)))).scalar_one())
 
 
+# PostgreSQL: held from drawing event ids until the transaction ends, so that event ids become visible
+# in commit order. Without it a transaction could draw id 7 and commit while another that drew id 6
+# is still open, and a reader of `GET /events?after=` would move past 6 and never see it.
+ADVISORY_LOCK_EVENT_IDS = 0x70617765  # "pawe"
+
+
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, object]]) -> list[int]:
-    """Insert many events in one statement; their ids come back in the order given (monotonic)."""
+    """Insert many events in one statement; their ids come back in the order given (monotonic).
+
+    Call it as the transaction's last wait for a lock (after its row locks and updates): on PostgreSQL
+    it serialises event writers until they commit, so nothing taken later may wait for another writer.
+    On SQLite the write transaction (BEGIN IMMEDIATE) already serialises them.
+    """
     if not rows:
         return []
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_EVENT_IDS})
     return await insert_numbered(conn, events, rows)
