@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -111,10 +112,11 @@ def config_toml(
     usdc_issuer: str,
     horizon_url: str,
     *,
-    api_port: int,
+    api_port: int = 0,
     level: str = "info",
+    watcher: dict[str, Any] | None = None,
 ) -> str:
-    """A config file for a paywatch process (the API benchmark runs `paywatch api` as a user would)."""
+    """A config file for a paywatch process (benchmarks run `paywatch api`/`watch` as a user would)."""
     accounts = "".join(
         f'[[accounts]]\naddress = "{d}"\ndefault = {"true" if i == 0 else "false"}\n'
         for i, d in enumerate(destinations)
@@ -127,6 +129,8 @@ def config_toml(
         f'[assets.USDC]\ncode = "USDC"\nissuer = "{usdc_issuer}"\n'
         f'[api]\nhost = "127.0.0.1"\nport = {api_port}\n'
         f'[logging]\nlevel = "{level}"\nformat = "json"\n'
+        + "[watcher]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (watcher or {}).items())
     )
 
 
