@@ -9,6 +9,7 @@ from aiohttp import web
 from api.keys import DATABASE
 from api.models import EventList, EventQuery, ProblemOut
 from api.problems import validation_problem
+from api.responses import json_response
 from api.routes import ROUTES
 from shared.domain.lifecycle import EVENT_TYPES
 from shared.store import events as event_store
@@ -41,4 +42,4 @@ async def list_events(request: web.Request, query: EventQuery) -> web.Response:
         }
         for row in rows
     ]
-    return web.json_response({"events": events, "next_after": rows[-1].id if rows else query.after})
+    return json_response({"events": events, "next_after": rows[-1].id if rows else query.after})

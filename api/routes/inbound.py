@@ -9,6 +9,7 @@ from aiohttp import web
 from api.keys import APPLY_CONTEXT, DATABASE, HORIZON, SETTINGS
 from api.models import InboundResult, ProblemOut, TransactionReference
 from api.problems import Problem, not_found
+from api.responses import json_response
 from api.routes import ROUTES
 from api.service import apply_reported
 from shared.signatures import SignatureError, verify
@@ -60,6 +61,6 @@ async def stellar_webhook(request: web.Request, body: TransactionReference) -> w
         request[WEBHOOK_ID],
         body.transaction_hash,
     )
-    return web.json_response(
+    return json_response(
         {"transaction_hash": body.transaction_hash, "receipts": [receipt_view(r) for r in result]}
     )

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from api.keys import DATABASE
 from api.models import MonitorStatus, ProblemOut
+from api.responses import json_response
 from api.routes import ROUTES
 from shared.monitor import collect_status
 
@@ -20,4 +21,4 @@ from shared.monitor import collect_status
 )
 async def monitor_status(request: web.Request) -> web.Response:
     data = await collect_status(request.app[DATABASE])
-    return web.json_response(MonitorStatus.model_validate(data).model_dump(mode="json"))
+    return json_response(MonitorStatus.model_validate(data).model_dump(mode="json"))

@@ -16,6 +16,7 @@ from api.models import (
     TransactionReference,
 )
 from api.problems import not_found
+from api.responses import json_response
 from api.routes import ROUTES
 from api.service import cancel, initiate, refund, verify
 from shared.apply import Details, details_of
@@ -39,7 +40,7 @@ async def render(
         async with request.app[DATABASE].read() as conn:
             details = await details_of(conn, row.id)
     view = payment_view(row, details.receipts, request.app[APPLY_CONTEXT].view, details.refunds)
-    return web.json_response(view, status=status)
+    return json_response(view, status=status)
 
 
 @ROUTES.route(
@@ -132,7 +133,7 @@ async def list_payments(request: web.Request, query: PaymentListQuery) -> web.Re
         receipts = await receipt_store.for_payments(conn, ids)
         refunds = await refund_store.for_payments(conn, ids)
     next_cursor = str(page[-1].pk) if len(rows) > query.limit else None
-    return web.json_response(
+    return json_response(
         {
             "payments": [payment_view(row, receipts[row.id], view, refunds[row.id]) for row in page],
             "next_cursor": next_cursor,
@@ -151,7 +152,7 @@ async def buyer_stats(request: web.Request) -> web.Response:
     buyer_id = request.match_info["buyer_id"]
     async with request.app[DATABASE].read() as conn:
         counts, totals = await payment_store.buyer_stats(conn, buyer_id)
-    return web.json_response(
+    return json_response(
         {
             "buyer_id": buyer_id,
             "counts": {status: counts.get(status, 0) for status in STATUSES},

@@ -7,6 +7,7 @@ from aiohttp import web
 from api.keys import APPLY_CONTEXT, DATABASE
 from api.models import AssignReceipt, PaymentOut, ProblemOut, ReceiptList, ReceiptListQuery
 from api.problems import not_found
+from api.responses import json_response
 from api.routes import ROUTES
 from api.routes.payments import render
 from api.service import assign
@@ -31,7 +32,7 @@ async def list_receipts(request: web.Request, query: ReceiptListQuery) -> web.Re
             rows = await receipt_store.list_receipts(conn, after_id=query.after, limit=query.limit + 1)
     page = rows[: query.limit]
     next_cursor = page[-1].id if len(rows) > query.limit else None
-    return web.json_response({"receipts": [receipt_view(r) for r in page], "next_cursor": next_cursor})
+    return json_response({"receipts": [receipt_view(r) for r in page], "next_cursor": next_cursor})
 
 
 @ROUTES.route(

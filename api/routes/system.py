@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.keys import DATABASE, OPENAPI
 from api.models import HealthOut
+from api.responses import json_response
 from api.routes import ROUTES
 from shared.metrics import REGISTRY
 from shared.store.migrate import SchemaError, ensure_schema
@@ -17,7 +18,7 @@ from shared.store.migrate import SchemaError, ensure_schema
 
 @ROUTES.route("GET", "/healthz", summary="Liveness", scope=None, responses={200: HealthOut}, tag="system")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @ROUTES.route(
@@ -33,15 +34,13 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(ensure_schema, db.url, migrate_fresh_sqlite=False)
     except (SchemaError, SQLAlchemyError, OSError) as exc:
-        return web.json_response(
-            {"status": "unavailable", "detail": str(exc).splitlines()[0][:200]}, status=503
-        )
-    return web.json_response({"status": "ok"})
+        return json_response({"status": "unavailable", "detail": str(exc).splitlines()[0][:200]}, status=503)
+    return json_response({"status": "ok"})
 
 
 @ROUTES.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", scope=None, tag="system")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI])
+    return json_response(request.app[OPENAPI])
 
 
 _prometheus = make_aiohttp_handler(REGISTRY)

@@ -25,6 +25,7 @@ from api.models import (
     ProblemOut,
 )
 from api.problems import conflict, not_found
+from api.responses import json_response
 from api.routes import ROUTES
 from shared.config import WEBHOOK_NAME_PATTERN
 from shared.outbox import configured_endpoints
@@ -122,7 +123,7 @@ async def list_deliveries(request: web.Request, query: DeliveryListQuery) -> web
         if query.endpoint is not None:
             matching = [i for i, name in endpoints.items() if name == query.endpoint]
             if not matching:
-                return web.json_response({"deliveries": [], "next_cursor": None})
+                return json_response({"deliveries": [], "next_cursor": None})
             endpoint_id = matching[0]
         rows = await webhook_store.list_deliveries(
             conn,
@@ -135,7 +136,7 @@ async def list_deliveries(request: web.Request, query: DeliveryListQuery) -> web
         )
         page = rows[: query.limit]
         attempts = await webhook_store.attempts_for(conn, [row.id for row in page])
-    return web.json_response(
+    return json_response(
         {
             "deliveries": [
                 delivery_view(row, endpoints[row.endpoint_id], attempts[row.id], request) for row in page
@@ -162,7 +163,7 @@ async def get_delivery(request: web.Request) -> web.Response:
         endpoints = {e.id: e.name for e in await webhook_store.list_endpoints(conn)}
         attempts = await webhook_store.attempts_for(conn, [row.id])
     view = delivery_view(row, endpoints[row.endpoint_id], attempts[row.id], request)
-    return web.json_response({**view, "payload": json.loads(row.body)})
+    return json_response({**view, "payload": json.loads(row.body)})
 
 
 @ROUTES.route(
@@ -194,7 +195,7 @@ async def redeliver(request: web.Request) -> web.Response:
         )
     if outcome is Redelivery.ENDPOINT_REMOVED:
         raise conflict("its endpoint is no longer in the configuration")
-    return web.json_response(
+    return json_response(
         delivery_view(row, endpoints[row.endpoint_id], attempts[row.id], request), status=202
     )
 
@@ -211,7 +212,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     async with request.app[DATABASE].read() as conn:
         rows = await webhook_store.list_endpoints(conn)
         backlog = await webhook_store.backlog(conn)
-    return web.json_response({"endpoints": [endpoint_view(row, backlog.get(row.id, 0)) for row in rows]})
+    return json_response({"endpoints": [endpoint_view(row, backlog.get(row.id, 0)) for row in rows]})
 
 
 @ROUTES.route(
@@ -236,4 +237,4 @@ async def enable_endpoint(request: web.Request) -> web.Response:
         row = await webhook_store.enable_endpoint(conn, name, now)
         backlog = await webhook_store.backlog(conn)
     assert row is not None
-    return web.json_response(endpoint_view(row, backlog.get(row.id, 0)))
+    return json_response(endpoint_view(row, backlog.get(row.id, 0)))

@@ -55,11 +55,13 @@ async def insert_payment(conn: AsyncConnection, values: dict[str, Any]) -> Payme
     return PaymentRow.from_row(result.mappings().one())
 
 
+_BY_ID = select(payments).where(payments.c.id == bindparam("payment_id"))  # built once (API hot path)
+_BY_ID_LOCKED = _BY_ID.with_for_update()
+
+
 async def get_payment(conn: AsyncConnection, payment_id: str, *, lock: bool = False) -> PaymentRow | None:
-    query = select(payments).where(payments.c.id == payment_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).mappings().first()
+    query = _BY_ID_LOCKED if lock else _BY_ID
+    row = (await conn.execute(query, {"payment_id": payment_id})).mappings().first()
     return PaymentRow.from_row(row) if row is not None else None
 
 

@@ -75,9 +75,13 @@ async def update_receipt(conn: AsyncConnection, receipt_id: int, values: dict[st
     await conn.execute(update(receipts).where(receipts.c.id == receipt_id).values(**values))
 
 
+# Built once: a statement object caches its compiled form (API reads run this per request).
+_FOR_PAYMENT = select(receipts).where(receipts.c.payment_id == bindparam("payment_id")).order_by(receipts.c.id)
+
+
 async def for_payment(conn: AsyncConnection, payment_id: str) -> list[ReceiptRow]:
-    query = select(receipts).where(receipts.c.payment_id == payment_id).order_by(receipts.c.id)
-    return [ReceiptRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+    rows = (await conn.execute(_FOR_PAYMENT, {"payment_id": payment_id})).mappings().all()
+    return [ReceiptRow.from_row(row) for row in rows]
 
 
 async def for_payments(conn: AsyncConnection, payment_ids: Iterable[str]) -> dict[str, list[ReceiptRow]]:

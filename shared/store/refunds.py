@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,9 +46,12 @@ async def recorded_operations(conn: AsyncConnection, operation_ids: Iterable[str
     return {row[0] for row in (await conn.execute(query)).all()}
 
 
+_FOR_PAYMENT = select(refunds).where(refunds.c.payment_id == bindparam("payment_id")).order_by(refunds.c.id)
+
+
 async def for_payment(conn: AsyncConnection, payment_id: str) -> list[RefundRow]:
-    query = select(refunds).where(refunds.c.payment_id == payment_id).order_by(refunds.c.id)
-    return [RefundRow.from_row(row) for row in (await conn.execute(query)).mappings().all()]
+    rows = (await conn.execute(_FOR_PAYMENT, {"payment_id": payment_id})).mappings().all()
+    return [RefundRow.from_row(row) for row in rows]
 
 
 async def for_payments(conn: AsyncConnection, payment_ids: Iterable[str]) -> dict[str, list[RefundRow]]:
