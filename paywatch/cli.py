@@ -332,14 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SWITCH_INTERVAL_SECONDS = 0.0005
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    # SQLite runs in aiosqlite's worker thread: each statement hands over the GIL twice. With the
-    # default 5 ms switch interval a busy event loop keeps that thread waiting for the GIL and every
-    # query pays milliseconds (measured: bench/api.py, docs/benchmarks.md).
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
