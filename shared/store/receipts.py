@@ -76,7 +76,9 @@ async def update_receipt(conn: AsyncConnection, receipt_id: int, values: dict[st
 
 
 # Built once: a statement object caches its compiled form (API reads run this per request).
-_FOR_PAYMENT = select(receipts).where(receipts.c.payment_id == bindparam("payment_id")).order_by(receipts.c.id)
+_FOR_PAYMENT = (
+    select(receipts).where(receipts.c.payment_id == bindparam("payment_id")).order_by(receipts.c.id)
+)
 
 
 async def for_payment(conn: AsyncConnection, payment_id: str) -> list[ReceiptRow]:
