@@ -7,6 +7,7 @@ loopback, and payments made with real signed transactions.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from stellar_sdk import IdMemo
 
@@ -82,6 +84,23 @@ async def instance_of(db: Database, process: WatcherProcess) -> str | None:
     return next((row.instance for row in rows if row.pid == pid and row.state == "running"), None)
 
 
+async def leader_gauge(db: Database, process: WatcherProcess) -> float:
+    """`paywatch_watcher_leader` as the process's own metrics listener reports it."""
+    async with db.read() as conn:
+        rows = await status_store.all_statuses(conn)
+    pid = process.process.pid if process.process else None
+    (details,) = [json.loads(row.details or "{}") for row in rows if row.pid == pid]
+    async with aiohttp.ClientSession() as http, http.get(details["metrics_url"]) as response:
+        text = await response.text()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "paywatch_watcher_leader"]
+    (sample,) = family.samples
+    return float(sample.value)
+
+
+async def gauges_say(db: Database, leading: WatcherProcess, standing: WatcherProcess) -> bool:
+    return (await leader_gauge(db, leading), await leader_gauge(db, standing)) == (1.0, 0.0)
+
+
 @asynccontextmanager
 async def two_watchers(shop: Shop, tmp_path: Path) -> AsyncIterator[tuple[WatcherProcess, WatcherProcess]]:
     config = tmp_path / "watch.toml"
@@ -137,11 +156,13 @@ async def test_leader_killed_standby_takes_over_nothing_lost_or_doubled(shop: Sh
             leading, standing = (
                 (first, second) if holder == await instance_of(shop.db, first) else (second, first)
             )
+            assert await gauges_say(shop.db, leading, standing)  # paywatch_watcher_leader: 1 and 0
             killed_at = time.monotonic()
             leading.kill()  # SIGKILL: no release of the lease, no drain
             standby_instance = await instance_of(shop.db, standing)
             await eventually(lambda: _is(leader(shop.db), standby_instance), within=30, what="the takeover")
             takeover = time.monotonic() - killed_at
+            await eventually(lambda: _gauge_is(shop.db, standing, 1.0), what="the new leader's gauge")
             await payer
             for created in payments:
                 await wait_status(shop.db, created["id"], "confirmed", within=60)
@@ -171,6 +192,10 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _gauge_is(db: Database, process: WatcherProcess, expected: float) -> bool:
+    return await leader_gauge(db, process) == expected
 
 
 async def _is(awaitable: Any, expected: Any) -> bool:
@@ -275,6 +300,10 @@ async def test_a_second_watcher_on_one_sqlite_file_stands_by(shop: Shop, tmp_pat
         async with shop.db.read() as conn:
             rows = {row.instance: row.role for row in await status_store.all_statuses(conn)}
         assert sorted(rows[instance] for instance in roles if instance) == ["leader", "standby"]
+        leading, standing = (
+            (first, second) if rows[await instance_of(shop.db, first) or ""] == "leader" else (second, first)
+        )
+        assert await gauges_say(shop.db, leading, standing)
     logs = (tmp_path / "watcher-1.log").read_text() + (tmp_path / "watcher-2.log").read_text()
     assert "standing by: another watcher leads on this database" in logs
 

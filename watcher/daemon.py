@@ -36,6 +36,7 @@ import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared import metrics
 from shared.apply import context_from_settings
 from shared.clock import utcnow
 from shared.config import Settings
@@ -114,7 +115,8 @@ class Watcher:
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
         self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.role = "standby"
+        self._role = "standby"
+        metrics.LEADER.set(0)
         self.leadership = Leadership(db, self.instance, lease_seconds=settings.watcher.leader_lease_seconds)
         self.horizon: HorizonClient
         self.ingestor: Ingestor
@@ -129,6 +131,16 @@ class Watcher:
             settings.watcher.metrics_host, settings.watcher.metrics_port, self._assess
         )
         self.webhooks = WebhookDispatcher(db, settings)
+
+    @property
+    def role(self) -> str:
+        """Leader or standby (see watcher/leadership.py); the `paywatch_watcher_leader` gauge follows it."""
+        return self._role
+
+    @role.setter
+    def role(self, role: str) -> None:
+        self._role = role
+        metrics.LEADER.set(1 if role == "leader" else 0)
 
     @property
     def streams_opening(self) -> int:
