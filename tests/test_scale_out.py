@@ -265,7 +265,7 @@ async def test_listen_notify_wakes_the_watcher_for_new_payments(shop: Shop, aioh
     elsewhere = await shop.network.funded()
     async with running_watcher(settings, shop.db) as watcher:
         await eventually(lambda: _true(bool(watcher.readers)), what="the stream")
-        await asyncio.sleep(0.5)  # the LISTEN connection is up (it is not a readiness signal)
+        await asyncio.wait_for(watcher.listening.wait(), timeout=10)  # LISTEN is in effect
         started = time.monotonic()
         await initiate(
             api, shop.key, order_id="wake", amount="1", currency="XLM", destination=elsewhere.public_key

@@ -114,6 +114,7 @@ class Watcher:
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
         self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
+        self.listening = asyncio.Event()  # PostgreSQL: set while the leader's LISTEN is in effect
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._role = "standby"
         metrics.LEADER.set(0)
@@ -347,7 +348,7 @@ class Watcher:
 
     async def _listen_for_payments(self) -> None:
         """PostgreSQL: LISTEN for new payments (the API notifies in the creating transaction)."""
-        async for _ in listen(self.db.url, PAYMENTS_CHANNEL):
+        async for _ in listen(self.db.url, PAYMENTS_CHANNEL, self.listening):
             self._payments_changed.set()
 
     def _spawn(
