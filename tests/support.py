@@ -140,7 +140,7 @@ def config_toml(settings: Settings, db_url: str) -> str:
     w = settings.watcher
     hooks = "".join(
         f'[[webhooks]]\nname = "{hook.name}"\nurl = "{hook.url}"\nsecret = "{hook.secret.get_secret_value()}"\n'
-        f"events = {json.dumps(hook.events)}\n"
+        f"events = {json.dumps(hook.events)}\nmax_in_flight = {hook.max_in_flight}\n"
         for hook in settings.webhooks
     )
     delivery = settings.webhook_delivery

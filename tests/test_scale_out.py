@@ -233,6 +233,9 @@ async def test_all_connections_terminated_mid_run_recovers_with_nothing_lost(
             assert process.process.poll() is None
     for created in payments:
         assert len(await receipts_of(shop.db, created["id"])) == 1
+        async with shop.db.read() as conn:
+            types = [e.type for e in await event_store.for_payment(conn, created["id"])]
+        assert types == ["payment.initiated", "payment.funds_received", "payment.confirmed"]  # none doubled
 
 
 async def test_a_deposed_leader_stops_writing_at_once(shop: Shop) -> None:
@@ -327,25 +330,41 @@ async def test_two_databases_do_not_share_a_leader(db_url: str, tmp_path: Path) 
 async def test_two_dispatchers_one_endpoint_each_delivery_once(
     shop: Shop, tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any
 ) -> None:
-    """Leader and standby both deliver webhooks; each event reaches the receiver exactly once."""
+    """Leader and standby both deliver webhooks; each event reaches the receiver exactly once.
+
+    The receiver holds every request until more are in flight at once than one dispatcher may send
+    to the endpoint (`max_in_flight`): it only lets go once both dispatchers are delivering. Each
+    watcher's log then names the events it delivered: two disjoint, non-empty sets that make up
+    every event.
+    """
     from aiohttp import web
 
     from api.app import create_app
     from shared.config import WebhookSettings
 
     received: list[str] = []
+    in_flight = 0
+    both_sending = asyncio.Event()
+    endpoint = WebhookSettings(
+        name="orders", url="http://127.0.0.1:9/hook", secret="whsec_c2NhbGUtb3V0LXRlc3Q=", max_in_flight=3
+    )
 
     async def hook(request: web.Request) -> web.Response:
+        nonlocal in_flight
         received.append(request.headers["webhook-id"])
-        await asyncio.sleep(0.05)  # slow enough that both dispatchers have work at the same time
+        in_flight += 1
+        if in_flight > endpoint.max_in_flight:
+            both_sending.set()
+        try:
+            await both_sending.wait()
+        finally:
+            in_flight -= 1
         return web.Response(status=204)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
     receiver = await aiohttp_server(app)
-    endpoint = WebhookSettings(
-        name="orders", url=str(receiver.make_url("/hook")), secret="whsec_c2NhbGUtb3V0LXRlc3Q="
-    )
+    endpoint = endpoint.model_copy(update={"url": str(receiver.make_url("/hook"))})
     fast = type(shop.settings.webhook_delivery).model_validate(
         {**shop.settings.webhook_delivery.model_dump(), "poll_interval_seconds": 0.05}
     )
@@ -357,6 +376,7 @@ async def test_two_dispatchers_one_endpoint_each_delivery_once(
         created = [
             await initiate(api, shop.key, order_id=f"hook-{i}", amount="1", currency="XLM") for i in range(15)
         ]
+        await asyncio.wait_for(both_sending.wait(), timeout=30)  # more in flight than one may send
         for item in created:
             await shop.client.pay(shop.buyer, item["muxed_destination"], "1")
         for item in created:
@@ -367,3 +387,19 @@ async def test_two_dispatchers_one_endpoint_each_delivery_once(
         await eventually(lambda: _true(set(received) >= wanted), within=30, what="every delivery")
     assert len(received) == len(set(received))  # nothing sent twice in parallel
     assert set(received) == wanted
+    by_first, by_second = (_delivered(tmp_path / f"watcher-{n}.log") for n in (1, 2))
+    assert by_first and by_second  # both dispatchers delivered
+    assert not by_first & by_second
+    assert len(by_first) + len(by_second) == len(wanted)
+    assert by_first | by_second == wanted
+
+
+def _delivered(log: Path) -> set[str]:
+    """Event ids of the `webhook delivered` lines of a watcher's JSON log."""
+    found = set()
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and '"webhook delivered"' in line:
+            entry = json.loads(line)
+            if entry.get("event") == "webhook delivered":
+                found.add(str(entry["event_id"]))
+    return found
