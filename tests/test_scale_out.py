@@ -388,7 +388,8 @@ async def test_two_dispatchers_one_endpoint_each_delivery_once(
     assert len(received) == len(set(received))  # nothing sent twice in parallel
     assert set(received) == wanted
     by_first, by_second = (_delivered(tmp_path / f"watcher-{n}.log") for n in (1, 2))
-    assert by_first and by_second  # both dispatchers delivered
+    assert by_first, "the first watcher's dispatcher delivered nothing"
+    assert by_second, "the second watcher's dispatcher delivered nothing"
     assert not by_first & by_second
     assert len(by_first) + len(by_second) == len(wanted)
     assert by_first | by_second == wanted
