@@ -318,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="start of the range: an RFC 3339 time (2026-11-26T10:00:00Z) or a duration back from now (24h, 7d)",
     )
     reconcile.add_argument(
-        "--repair", action="store_true", help="record missing operations through the normal path"
+        "--repair",
+        action="store_true",
+        help="record missing operations through the normal path (an operation the store records "
+        "differently is only reported: fix it by hand)",
     )
     reconcile.epilog = (
         "Exit status: 0 when the store matches Horizon (or everything was repaired) and every payment's "
