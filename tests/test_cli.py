@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from stellar_sdk import IdMemo, Keypair
+from stellar_sdk import Keypair
 
 from api.app import create_app
 from api.auth import KEY_CACHE_SECONDS
@@ -31,7 +31,7 @@ from shared.store import status as status_store
 from shared.store.engine import Database
 from shared.store.migrate import current_revision, head_revision
 from tests.conftest import make_settings, new_api_key
-from tests.support import Network, config_toml, eventually, wait_status
+from tests.support import Network, config_toml, eventually, paid_through_api
 
 PAYWATCH = Path(sys.executable).parent / "paywatch"  # the console script installed in the venv
 API_KEY = re.compile(r"pw_[a-z0-9]{12}_[A-Za-z0-9_-]{43}")
@@ -221,12 +221,9 @@ async def test_run_serves_api_and_watcher_on_a_devnet_and_stops_on_sigterm(
             healthz = metrics_url.removesuffix("/metrics") + "/healthz"
             await eventually(lambda: _status(http, healthz, 200), within=30, what="the watcher's /healthz")
             # Both halves work together: the API creates a payment, the watcher confirms it.
-            body = {"order_id": "run-1", "amount": "2", "currency": "XLM"}
-            async with http.post(f"{api_url}/payments/initiate", json=body) as response:
-                assert response.status == 201
-                created = await response.json()
-            await network.client.pay(buyer, merchant.public_key, "2", memo=IdMemo(int(created["memo"])))
-            await wait_status(db, created["id"], "confirmed")
+            await paid_through_api(
+                http, api_url, network, buyer, db, order_id="run-1", amount="2", currency="XLM"
+            )
         process.send_signal(signal.SIGTERM)  # by its pid
         assert await asyncio.wait_for(process.wait(), 30) == 0
     finally:

@@ -15,14 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from stellar_sdk import IdMemo
 
 from shared.store import events as event_store
 from shared.store import status as status_store
 from shared.store.engine import Database
 from tests.conftest import make_settings, new_api_key
 from tests.ops_support import Daemon, NotifySocket, paywatch_cli, socket_dir
-from tests.support import Network, config_toml, devnet_network, eventually, wait_status
+from tests.support import Network, config_toml, devnet_network, eventually, paid_through_api
 from tests.webhook_support import Receiver, endpoint, receiving, with_webhooks
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -124,12 +123,9 @@ async def test_metrics_and_monitor_status_after_a_payment(
 
         watcher_metrics = await eventually(metrics_url, what="the watcher's metrics URL")
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
-            body = {"order_id": "m-1", "amount": "3", "currency": "XLM"}
-            async with http.post(f"{api_url}/payments/initiate", json=body) as response:
-                assert response.status == 201
-                created = await response.json()
-            await network.client.pay(buyer, merchant.public_key, "3", memo=IdMemo(int(created["memo"])))
-            await wait_status(db, created["id"], "confirmed")
+            created = await paid_through_api(
+                http, api_url, network, buyer, db, order_id="m-1", amount="3", currency="XLM"
+            )
             confirmed_at = time.time()
             async with http.get(f"{api_url}/payments/{created['id']}") as response:
                 assert response.status == 200

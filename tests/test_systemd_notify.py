@@ -9,6 +9,7 @@ then a clean exit on SIGTERM. The API: READY only once its socket listens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -49,52 +50,45 @@ def daemon_env(notify: NotifySocket, watchdog_seconds: float) -> dict[str, str]:
 
 
 @contextmanager
-def store_stalled(db_url: str) -> Iterator[None]:
-    """Make the store stop answering the watcher's writes: hold the write lock it needs."""
+def holding(db_url: str, *, sqlite: tuple[str, str], postgres_lock: str) -> Iterator[None]:
+    """While the block runs: SQLite — the first statement of `sqlite` has run on a connection of the
+    test's own (the second undoes it); PostgreSQL — the test holds `postgres_lock` in EXCLUSIVE mode
+    (readers pass, writes to that table wait)."""
     if db_url.startswith("sqlite"):
         conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")  # SQLite's single writer lock
+        conn.execute(sqlite[0])
         try:
             yield
         finally:
-            conn.execute("ROLLBACK")
+            conn.execute(sqlite[1])
             conn.close()
     else:
-        with psycopg.connect(db_url) as conn:
-            # EXCLUSIVE lets readers through but blocks every write to the heartbeat row.
-            conn.execute("LOCK TABLE watcher_status IN EXCLUSIVE MODE")
+        with psycopg.connect(db_url) as pg:
+            pg.execute(f"LOCK TABLE {postgres_lock} IN EXCLUSIVE MODE")
             try:
                 yield
             finally:
-                conn.rollback()
+                pg.rollback()
 
 
-@contextmanager
-def ingest_stalled(db_url: str) -> Iterator[None]:
+def store_stalled(db_url: str) -> contextlib.AbstractContextManager[None]:
+    """Make the store stop answering the watcher's writes: hold the write lock it needs (SQLite's
+    single writer lock; PostgreSQL: the heartbeat row's table)."""
+    return holding(db_url, sqlite=("BEGIN IMMEDIATE", "ROLLBACK"), postgres_lock="watcher_status")
+
+
+def ingest_stalled(db_url: str) -> contextlib.AbstractContextManager[None]:
     """Stop the watcher's ingest transactions from committing while its heartbeat still commits.
 
     PostgreSQL: hold a lock on `receipts` (ingest writes it; the heartbeat does not), so the batch
     waits. SQLite locks the whole file, so instead a trigger refuses every receipt: the batch fails
     and is retried, again and again.
     """
-    if db_url.startswith("sqlite"):
-        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute(
-            "CREATE TRIGGER test_refuses_receipts BEFORE INSERT ON receipts "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-        try:
-            yield
-        finally:
-            conn.execute("DROP TRIGGER test_refuses_receipts")
-            conn.close()
-    else:
-        with psycopg.connect(db_url) as conn:
-            conn.execute("LOCK TABLE receipts IN EXCLUSIVE MODE")  # readers pass, inserts wait
-            try:
-                yield
-            finally:
-                conn.rollback()
+    trigger = (
+        "CREATE TRIGGER test_refuses_receipts BEFORE INSERT ON receipts "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    return holding(db_url, sqlite=(trigger, "DROP TRIGGER test_refuses_receipts"), postgres_lock="receipts")
 
 
 def keys(messages: list[Message]) -> list[str]:
