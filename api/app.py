@@ -61,8 +61,16 @@ async def _horizon_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def serve(settings: Settings, db: Database, stop: asyncio.Event) -> None:
+async def serve(
+    settings: Settings,
+    db: Database,
+    stop: asyncio.Event,
+    *,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
     """Run until `stop` is set; tell systemd READY only after the socket listens.
+
+    `on_listening` is called with the base URL once it does (the real port when configured as 0).
 
     Under a systemd watchdog the API pings while its event loop turns: a wedged loop is restarted.
     The store being down is not a reason to restart the API; /readyz reports it.
@@ -80,6 +88,8 @@ async def serve(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     host, port = runner.addresses[0][:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     log.info("api listening", url=url)
+    if on_listening is not None:
+        on_listening(url)
     notify(f"READY=1\nSTATUS={status_text(f'listening on {url}')}")
     interval = watchdog_interval()
     pinger = asyncio.create_task(ping_watchdog(interval / 4)) if interval else None

@@ -1,13 +1,26 @@
-"""Counting Horizon requests per client IP, the way Horizon's budget spends them."""
+"""Counting Horizon requests per client IP, the way Horizon's budget spends them, and a log of the
+latest requests with their times (tests check what a client did when: e.g. that it waited as long as
+a 429's Retry-After told it to)."""
 
 from __future__ import annotations
 
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 KINDS = ("rest", "streams", "stream_iterations", "rate_limited")
 WINDOW = 3600.0
+LOG_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    at: float  # the counters' clock (time.monotonic unless a test gives another)
+    ip: str
+    path: str
+    stream: bool  # a stream connection (else a REST request)
+    refused: int | None  # 429 or 503 when answered with an injected fault or the rate limit
 
 
 class RequestCounts:
@@ -18,6 +31,7 @@ class RequestCounts:
         self._clock = clock
         self.totals: dict[str, dict[str, int]] = {}
         self._recent: deque[tuple[float, str, str]] = deque()
+        self.log: deque[LoggedRequest] = deque(maxlen=LOG_SIZE)
 
     def add(self, ip: str, kind: str) -> None:
         per_ip = self.totals.setdefault(ip, dict.fromkeys(KINDS, 0))
@@ -25,6 +39,18 @@ class RequestCounts:
         now = self._clock()
         self._recent.append((now, ip, kind))
         self._prune(now)
+
+    def record(self, ip: str, path: str, *, stream: bool, refused: int | None) -> None:
+        """One REST request or stream connection, as it was answered."""
+        self.log.append(LoggedRequest(self._clock(), ip, path, stream, refused))
+
+    def requests(self, path_prefix: str = "", *, stream: bool | None = None) -> list[LoggedRequest]:
+        """Logged requests under `path_prefix` (streams only, REST only, or both), oldest first."""
+        return [
+            entry
+            for entry in self.log
+            if entry.path.startswith(path_prefix) and (stream is None or entry.stream == stream)
+        ]
 
     def _prune(self, now: float) -> None:
         while self._recent and self._recent[0][0] < now - WINDOW:
@@ -49,3 +75,4 @@ class RequestCounts:
     def reset(self) -> None:
         self.totals.clear()
         self._recent.clear()
+        self.log.clear()

@@ -10,12 +10,25 @@ from .sse import wants_stream
 from .webctx import NET, STREAMABLE_PREFIX, Handler, client_ip
 
 
-def status_fault(net: DevNet, request: web.Request, stream: bool) -> None:
+def status_fault(net: DevNet, request: web.Request, stream: bool) -> Problem | None:
+    """The refusal an injected `status` fault makes of this request, if one applies."""
     fault = net.faults.take(request.path, stream, ("status",))
     if fault is None:
-        return
+        return None
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-    raise rate_limit_exceeded(headers) if fault.status == 429 else service_unavailable(headers)
+    return rate_limit_exceeded(headers) if fault.status == 429 else service_unavailable(headers)
+
+
+def admit_stream(net: DevNet, request: web.Request) -> None:
+    """A new stream connection: counted, logged, and refused if a `status` fault says so."""
+    ip = client_ip(request)
+    net.request_counts.add(ip, "streams")
+    refusal = status_fault(net, request, stream=True)
+    net.request_counts.record(
+        ip, request.path, stream=True, refused=None if refusal is None else refusal.status
+    )
+    if refusal is not None:
+        raise refusal
 
 
 def _is_horizon_rest(request: web.Request) -> bool:
@@ -36,14 +49,19 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     net = request.app[NET]
     ip = client_ip(request)
     net.request_counts.add(ip, "rest")
-    status_fault(net, request, stream=False)
+    refusal = status_fault(net, request, stream=False)
     limiter = net.rate_limiter
-    if limiter is None:
-        return await handler(request)
-    verdict = limiter.take(ip)
-    if verdict.limited:
+    verdict = None if refusal is not None or limiter is None else limiter.take(ip)
+    if verdict is not None and verdict.limited:
         net.request_counts.add(ip, "rate_limited")
-        raise rate_limit_exceeded(verdict.headers())
+        refusal = rate_limit_exceeded(verdict.headers())
+    net.request_counts.record(
+        ip, request.path, stream=False, refused=None if refusal is None else refusal.status
+    )
+    if refusal is not None:
+        raise refusal
+    if verdict is None:
+        return await handler(request)
     try:
         response = await handler(request)
     except Problem as problem:

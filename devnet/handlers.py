@@ -11,7 +11,7 @@ from stellar_sdk import xdr as stellar_xdr
 from . import endpoints, render
 from .endpoints import Collection
 from .faultstream import FaultyStreamLoop
-from .guard import status_fault, stream_gate
+from .guard import admit_stream, stream_gate
 from .ledgerheader import PROTOCOL_VERSION
 from .network import AlreadyFunded, SubmitOutcome
 from .params import PageParams, parse_page
@@ -69,8 +69,7 @@ async def _stream(
     request: web.Request, collection: Collection, params: PageParams, base: str
 ) -> web.StreamResponse:
     net = request.app[NET]
-    net.request_counts.add(client_ip(request), "streams")
-    status_fault(net, request, stream=True)
+    admit_stream(net, request)
     ctx = stream_context(request, base)
     fault = net.faults.take(request.path, True, ("drop", "repeat", "stall", "garbage"))
     if fault is not None:

@@ -100,25 +100,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     db = open_database(settings)
-    url = f"http://{settings.api.host}:{settings.api.port}"
-    print(f"paywatch: API on {url}  (watcher following {settings.network.horizon_urls[0]})")
-    print("paywatch: try it with the API key `paywatch init` printed, in $KEY:")
-    body = '{"order_id": "42", "amount": "25", "currency": "XLM"}'
-    print(
-        f'  curl -s -X POST {url}/payments/initiate -H "Authorization: Bearer $KEY" '
-        f"-H 'Content-Type: application/json' -d '{body}'"
-    )
-    sys.stdout.flush()
+
+    def listening(url: str) -> None:  # the real URL, also when the configured port is 0
+        print(f"paywatch: API on {url}  (watcher following {settings.network.horizon_urls[0]})")
+        print("paywatch: try it with the API key `paywatch init` printed, in $KEY:")
+        body = '{"order_id": "42", "amount": "25", "currency": "XLM"}'
+        print(
+            f'  curl -s -X POST {url}/payments/initiate -H "Authorization: Bearer $KEY" '
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+        sys.stdout.flush()
 
     async def main() -> None:
         stop = asyncio.Event()
         _on_signals(stop.set)
         try:
-            await asyncio.gather(Watcher(settings, db).run(stop), serve(settings, db, stop))
+            await asyncio.gather(
+                Watcher(settings, db).run(stop), serve(settings, db, stop, on_listening=listening)
+            )
         finally:
             await db.close()
 
-    _run_daemon(main(), f"{url} or the watcher's metrics port")
+    _run_daemon(main(), f"the API on {settings.api.host}:{settings.api.port} or the watcher's metrics port")
     return 0
 
 
@@ -253,16 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paywatch {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(
-        name: str, handler: Callable[[argparse.Namespace], int], help_: str
-    ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=help_)
-        sub.add_argument(
+    def config_option(parser: argparse.ArgumentParser, **extra: Any) -> None:
+        parser.add_argument(
             "--config",
             metavar="PATH",
             help="config file (default: $PAYWATCH_CONFIG, else /etc/paywatch/config.toml if it exists, "
             "else ./paywatch.toml)",
+            **extra,
         )
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        config_option(sub)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -286,9 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: payments:read, payments:write, events:read, webhooks:manage, admin "
         "(default: payments:read,payments:write)",
     )
-    actions.add_parser("list", help="list keys (never the keys themselves)")
+    listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
+    for action in (create, listing, revoke):
+        # `paywatch apikey create --config X` as well as `paywatch apikey --config X create`.
+        config_option(action, default=argparse.SUPPRESS)
 
     status = command(
         "status", cmd_status, "show the watcher's state from the store (like GET /payments/monitor/status)"
@@ -308,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="start of the range: an RFC 3339 time (2026-11-26T10:00:00Z) or a duration back from now (24h, 7d)",
     )
     reconcile.add_argument(
-        "--repair", action="store_true", help="record missing operations through the normal path"
+        "--repair",
+        action="store_true",
+        help="record missing operations through the normal path (an operation the store records "
+        "differently is only reported: fix it by hand)",
     )
     reconcile.epilog = (
         "Exit status: 0 when the store matches Horizon (or everything was repaired) and every payment's "

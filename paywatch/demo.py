@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import importlib.util
 import json
 import secrets
 import sys
@@ -43,10 +42,6 @@ LEDGER_INTERVAL = 0.25  # seconds; the real network closes a ledger every ~5 s
 AMOUNT = "25"
 ORDER_ID = "demo-1"
 STEPS = 8
-# Whether this build's watcher dispatches webhooks (the dispatcher comes with the webhooks work). With
-# it, the demo REQUIRES the signed payment.confirmed delivery; without, it shows the receiver and
-# verifies the event through GET /events only.
-WEBHOOK_DELIVERY = importlib.util.find_spec("watcher.webhook_dispatcher") is not None
 
 
 class DemoFailed(Exception):
@@ -260,21 +255,14 @@ async def _pay_and_follow(
     if [e["type"] for e in events][-1:] != ["payment.confirmed"]:
         raise DemoFailed(f"the event feed does not end with payment.confirmed: {events}")
 
-    if WEBHOOK_DELIVERY:
-        message_id, delivered = await _within(
-            step_seconds, "the payment.confirmed webhook", _next_confirmed(receiver.received)
-        )
-        story.step(
-            "webhook",
-            f"POST {receiver.url} received {delivered.get('type')} (webhook-id {message_id}), "
-            "Standard Webhooks signature verified",
-        )
-    else:
-        story.step(
-            "webhook",
-            f"receiver ready at {receiver.url} (signature checks on); outbound delivery comes with the "
-            "webhook dispatcher — the event above was read from the feed instead",
-        )
+    message_id, delivered = await _within(
+        step_seconds, "the payment.confirmed webhook", _next_confirmed(receiver.received)
+    )
+    story.step(
+        "webhook",
+        f"POST {receiver.url} received {delivered.get('type')} (webhook-id {message_id}), "
+        "Standard Webhooks signature verified",
+    )
 
 
 async def _next_confirmed(queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:

@@ -69,6 +69,7 @@ def write_initial_config(args: argparse.Namespace) -> int:
     path = Path(args.config or "paywatch.toml")
     if path.exists() and not args.force:
         raise CommandError(f"{path} exists already (use --force to overwrite it)")
+    path.parent.mkdir(parents=True, exist_ok=True)  # the secret file goes beside it, first
     if args.account:
         if not is_account_id(args.account):
             raise CommandError("--account is not a valid Stellar account address (G…)", 64)
@@ -86,7 +87,6 @@ def write_initial_config(args: argparse.Namespace) -> int:
             f"  its secret key is in {secret_path} (mode 0600); it was not printed and is never logged.\n"
             f"  Fund it before use: https://friendbot.stellar.org/?addr={account}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE.format(account=account, usdc=CIRCLE_TESTNET_USDC))
     settings = load_settings(path)
     upgrade(settings.database_url)

@@ -106,6 +106,11 @@ HEALTHY = Gauge(
     "1 while the watcher makes progress (the store answers, received records are committed)",
     registry=REGISTRY,
 )
+LEADER = Gauge(
+    "paywatch_watcher_leader",
+    "1 while this watcher leads (holds the lease: reads Horizon, applies changes), 0 while it stands by",
+    registry=REGISTRY,
+)
 
 # --- API -------------------------------------------------------------------------------------------
 HTTP_DURATION = Histogram(

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp.test_utils import TestClient
-from stellar_sdk import Asset, Keypair
+from stellar_sdk import Asset, IdMemo, Keypair
 
 from devnet import DevNet, serve
 from devnet.client import DevnetClient
@@ -121,6 +122,21 @@ async def initiate(api: TestClient[Any, Any], key: str, **body: Any) -> dict[str
     return result
 
 
+async def paid_through_api(
+    http: aiohttp.ClientSession, api_url: str, network: Network, buyer: Keypair, db: Database, **body: Any
+) -> dict[str, Any]:
+    """Create a payment with a running API over HTTP (`http` carries the key), pay it with its memo
+    from `buyer`, and wait until the watcher has confirmed it."""
+    async with http.post(f"{api_url}/payments/initiate", json=body) as response:
+        assert response.status == 201, await response.text()
+        created: dict[str, Any] = await response.json()
+    await network.client.pay(
+        buyer, created["destination"], created["amount"], memo=IdMemo(int(created["memo"]))
+    )
+    await wait_status(db, created["id"], "confirmed")
+    return created
+
+
 def usdc(issuer: Keypair) -> Asset:
     return Asset("USDC", issuer.public_key)
 
@@ -140,7 +156,7 @@ def config_toml(settings: Settings, db_url: str) -> str:
     w = settings.watcher
     hooks = "".join(
         f'[[webhooks]]\nname = "{hook.name}"\nurl = "{hook.url}"\nsecret = "{hook.secret.get_secret_value()}"\n'
-        f"events = {json.dumps(hook.events)}\n"
+        f"events = {json.dumps(hook.events)}\nmax_in_flight = {hook.max_in_flight}\n"
         for hook in settings.webhooks
     )
     delivery = settings.webhook_delivery

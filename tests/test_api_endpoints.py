@@ -235,6 +235,44 @@ async def test_idempotency_key_replays_refuses_mismatch_and_concurrency(
     ).status == 400
 
 
+async def test_a_duplicate_while_the_first_is_in_flight_is_409(
+    db: Database, db_url: str, headers: dict[str, str], aiohttp_client: Any, aiohttp_server: Any
+) -> None:
+    """The first request is held in flight for sure: verify asks Horizon, which answers only when the
+    test lets it. Duplicates meanwhile (same key, same body) are 409; afterwards, a replay."""
+    asked: list[str] = []
+    horizon_asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def transaction(request: web.Request) -> web.Response:
+        asked.append(request.match_info["tx"])
+        horizon_asked.set()
+        await release.wait()
+        problem = {"type": "https://stellar.org/horizon-errors/not_found", "title": "Resource Missing"}
+        return web.json_response({**problem, "status": 404}, status=404)
+
+    horizon_app = web.Application()
+    horizon_app.router.add_get("/transactions/{tx}", transaction)
+    horizon = await aiohttp_server(horizon_app)
+    settings = make_settings(db_url, [ACCOUNT], horizon_url=str(horizon.make_url("")).rstrip("/"))
+    client = await aiohttp_client(create_app(settings, db))
+    payment = await create(client, headers, order_id="held")
+    path, body = f"/payments/{payment['id']}/verify", {"transaction_hash": "ab" * 32}
+    keyed = {**headers, "Idempotency-Key": "k-held"}
+
+    first = asyncio.create_task(client.post(path, json=body, headers=keyed))
+    await asyncio.wait_for(horizon_asked.wait(), 10)  # its key is recorded; Horizon holds its answer
+    duplicates = await asyncio.gather(*(client.post(path, json=body, headers=keyed) for _ in range(3)))
+    assert [response.status for response in duplicates] == [409, 409, 409]
+    assert (await duplicates[0].json())["type"] == "urn:paywatch:problem:conflict"
+    release.set()
+    done = await first
+    assert (done.status, done.headers.get("Idempotent-Replayed")) == (404, None)
+    replay = await client.post(path, json=body, headers=keyed)
+    assert (replay.status, replay.headers.get("Idempotent-Replayed")) == (404, "true")
+    assert asked == ["ab" * 32]  # Horizon was asked once: the duplicates never ran
+
+
 async def test_idempotency_does_not_keep_server_errors(
     client: TestClient[Any, Any], headers: dict[str, str]
 ) -> None:

@@ -28,6 +28,12 @@ async def test_demo_tells_the_story_and_exits_0() -> None:
     assert "payment.initiated" in steps[6]
     assert steps[6].endswith(")")
     assert "payment.confirmed (#" in steps[6]
+    # The receiver checked the delivery's signature (a bad one is answered 401 and never shown here).
+    confirmed_id = steps[6].split("payment.confirmed (#")[1].split(")")[0]
+    assert (
+        f"received payment.confirmed (webhook-id {confirmed_id}), Standard Webhooks signature verified"
+        in (steps[7])
+    )
     assert lines[-1].startswith("done: order demo-1 paid and confirmed")
     assert demo_dirs() == before  # temporary files only, and removed
 

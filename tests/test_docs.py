@@ -101,3 +101,22 @@ def test_every_setting_is_in_the_readme_table_with_its_default() -> None:
 def test_every_setting_is_in_the_example_config() -> None:
     missing = set(settings_fields()) - example_keys()
     assert missing == set(), "settings missing from config.example.toml"
+
+
+def readme_commands() -> set[str]:
+    """The subcommands README's Commands table lists (`paywatch NAME …` in the first column)."""
+    section = (REPO / "README.md").read_text().split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    return {line.split("`")[1].split()[1] for line in section.splitlines() if line.startswith("| `paywatch ")}
+
+
+def test_every_command_is_in_the_readme_table() -> None:
+    import argparse
+
+    from paywatch.cli import build_parser
+
+    (subcommands,) = [
+        action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)
+    ]
+    commands = set(subcommands.choices)
+    assert len(commands) >= 10
+    assert readme_commands() == commands

@@ -266,3 +266,48 @@ async def test_a_stream_that_repeats_records_counts_each_once(shop: Shop) -> Non
         "payment.funds_received",
         "payment.confirmed",
     ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_a_new_payment_is_watched_within_a_second(shop: Shop, aiohttp_client: Any) -> None:
+    """SPEC §5.3 on SQLite, where polling is the only wake-up: with the default poll interval, a
+    payment to a destination nobody watched yet is known to the watcher, and its stream is reading,
+    within 1 s of the API being asked to create it."""
+    import time
+
+    from shared.config import WatcherSettings
+    from watcher.daemon import account_stream_key
+
+    watcher_section = shop.settings.watcher.model_copy(
+        update={"poll_interval_seconds": WatcherSettings.model_fields["poll_interval_seconds"].default}
+    )
+    payments_section = shop.settings.payments.model_copy(update={"allow_any_destination": True})
+    settings = shop.settings.model_copy(update={"watcher": watcher_section, "payments": payments_section})
+    api = await aiohttp_client(create_app(settings, shop.db))
+    known: list[float] = []
+    reading: list[float] = []
+    async with running_watcher(settings, shop.db) as watcher:
+        for index in range(3):
+            destination = (await shop.network.funded()).public_key
+            asked = time.monotonic()
+            created = await initiate(
+                api, shop.key, order_id=f"pick-{index}", amount="1", currency="XLM", destination=destination
+            )
+            await eventually(lambda d=destination: _true(d in watcher.destinations), within=5, what="pickup")
+            known.append(time.monotonic() - asked)
+            key = account_stream_key(destination)
+            await eventually(lambda k=key: _true(k in watcher.readers), within=5, what="its stream")
+            reading.append(time.monotonic() - asked)
+            await shop.client.pay(shop.buyer, created["muxed_destination"], "1")
+            await wait_status(shop.db, created["id"], "confirmed")
+    print(
+        f"pickup on SQLite (poll {watcher_section.poll_interval_seconds} s): known after "
+        f"{', '.join(f'{t * 1000:.0f}' for t in known)} ms; stream reading after "
+        f"{', '.join(f'{t * 1000:.0f}' for t in reading)} ms"
+    )
+    assert max(known) < 1.0
+    assert max(reading) < 1.0
+
+
+async def _true(value: bool) -> bool:
+    return value

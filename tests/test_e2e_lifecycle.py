@@ -138,6 +138,100 @@ async def test_cancelled_then_paid_records_the_money_for_a_refund(watching: Shop
     )
 
 
+async def close_the_window(shop: Shop) -> None:
+    """Move the network's clock two minutes ahead: a one-minute window closes by network time now."""
+    shop.network.net.set_clock_offset(120)
+    await shop.network.net.close_ledger()
+
+
+async def refund_all(shop: Shop, api: Any, payment_id: str, amount: str) -> dict[str, Any]:
+    """The merchant sends `amount` back to the buyer; the API verifies that refund on Horizon."""
+    sent = await shop.client.pay(shop.merchant, shop.buyer.public_key, amount)
+    response = await api.post(
+        f"/payments/{payment_id}/refund", json={"transaction_hash": sent.hash}, headers=shop.auth()
+    )
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_underpaid_then_refunded(watching: Shop) -> None:
+    shop = watching
+    created = await initiate(
+        shop.api, shop.key, order_id="u-rf", amount="5", currency="XLM", timeout_minutes=1
+    )
+    short = await shop.client.pay(shop.buyer, shop.merchant.public_key, "2", memo=memo_of(created))
+    await wait_receipt(shop.db, short.hash)
+    await close_the_window(shop)
+    row = await wait_status(shop.db, created["id"], "failed")
+    assert (row.failure_reason, row.amount_received) == ("underpaid", 20_000_000)
+    body = await refund_all(shop, shop.api, created["id"], "2")
+    assert (body["status"], body["amount_refunded"]) == ("refunded", "2.0000000")
+    assert await event_types(shop.db, created["id"]) == [
+        "payment.initiated",
+        "payment.funds_received",
+        "payment.failed",
+        "payment.refunded",
+    ]
+
+
+async def test_timed_out_then_late_funds_then_refunded(watching: Shop) -> None:
+    shop = watching
+    created = await initiate(
+        shop.api, shop.key, order_id="t-rf", amount="5", currency="XLM", timeout_minutes=1
+    )
+    await close_the_window(shop)
+    await wait_status(shop.db, created["id"], "timeout")
+    late = await shop.client.pay(shop.buyer, shop.merchant.public_key, "5", memo=memo_of(created))
+    assert (await wait_receipt(shop.db, late.hash)).disposition == "late"
+    row = await payment(shop.db, created["id"])
+    assert (row.status, row.flag_late, row.amount_received) == (
+        "timeout",
+        True,
+        50_000_000,
+    )  # kept, not confirmed
+    body = await refund_all(shop, shop.api, created["id"], "5")
+    assert (body["status"], body["amount_refunded"]) == ("refunded", "5.0000000")
+    assert await event_types(shop.db, created["id"]) == [
+        "payment.initiated",
+        "payment.timeout",
+        "payment.funds_received",
+        "payment.refunded",
+    ]
+
+
+async def test_underpaid_then_late_funds_with_accept_late_confirms_flagged_late(
+    shop: Shop, aiohttp_client: Any
+) -> None:
+    settings = with_sections(shop, payments={"accept_late": True})
+    api = await aiohttp_client(create_app(settings, shop.db))
+    async with running_watcher(settings, shop.db):
+        created = await initiate(
+            api, shop.key, order_id="u-late", amount="5", currency="XLM", timeout_minutes=1
+        )
+        short = await shop.client.pay(shop.buyer, shop.merchant.public_key, "2", memo=memo_of(created))
+        await wait_receipt(shop.db, short.hash)
+        await close_the_window(shop)
+        await wait_status(shop.db, created["id"], "failed")
+        rest = await shop.client.pay(shop.buyer, shop.merchant.public_key, "3", memo=memo_of(created))
+        row = await wait_status(shop.db, created["id"], "confirmed")
+    assert (await wait_receipt(shop.db, rest.hash)).disposition == "late"
+    assert (row.flag_late, row.failure_reason, row.amount_received, row.amount_late) == (
+        True,
+        None,
+        50_000_000,
+        30_000_000,
+    )
+    assert row.stellar_transaction_id == rest.hash  # the late credit completed it
+    assert await event_types(shop.db, created["id"]) == [
+        "payment.initiated",
+        "payment.funds_received",
+        "payment.failed",
+        "payment.funds_received",
+        "payment.confirmed",
+    ]
+
+
 # --- expiry by network time (SPEC §5.4) ------------------------------------------------------------
 
 

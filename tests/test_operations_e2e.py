@@ -1,6 +1,7 @@
-"""The watcher and the API as real processes on the devnet: after a payment, both `/metrics` endpoints
-show the documented series (no ids or accounts in them), and `GET /payments/monitor/status` and
-`paywatch status` show the same state."""
+"""The watcher and the API as real processes on the devnet, with a webhook receiver on loopback: after a
+payment, both `/metrics` endpoints show the documented series — the webhook ones included — with no
+ids, accounts or URLs in them, and `GET /payments/monitor/status` and `paywatch status` show the
+same state."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from stellar_sdk import IdMemo
 
+from shared.store import events as event_store
 from shared.store import status as status_store
 from shared.store.engine import Database
 from tests.conftest import make_settings, new_api_key
 from tests.ops_support import Daemon, NotifySocket, paywatch_cli, socket_dir
-from tests.support import Network, config_toml, devnet_network, eventually, wait_status
+from tests.support import Network, config_toml, devnet_network, eventually, paid_through_api
+from tests.webhook_support import Receiver, endpoint, receiving, with_webhooks
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -47,7 +49,7 @@ def documented_metrics() -> set[str]:
     section = README.read_text().split("### Metrics", 1)[1].split("\n### ", 1)[0]
     result = set()
     for line in section.splitlines():
-        if line.startswith("| `paywatch_") and "webhook dispatcher" not in line:
+        if line.startswith("| `paywatch_"):
             name = line.split("`")[1].split("{")[0]
             result.add(name + "_count" if "histogram" in line else name)
     return result
@@ -57,6 +59,12 @@ def documented_metrics() -> set[str]:
 async def network() -> AsyncIterator[Network]:
     async with devnet_network() as net:
         yield net
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as running:
+        yield running
 
 
 @pytest.fixture
@@ -83,6 +91,7 @@ async def test_metrics_and_monitor_status_after_a_payment(
     db: Database,
     db_url: str,
     sockets: tuple[NotifySocket, NotifySocket],
+    receiver: Receiver,
     tmp_path: Path,
 ) -> None:
     started = time.time()
@@ -90,6 +99,8 @@ async def test_metrics_and_monitor_status_after_a_payment(
     settings = make_settings(
         db_url, [merchant.public_key], horizon_url=network.url, passphrase=network.net.passphrase
     )
+    hook_url = receiver.url("orders")
+    settings = with_webhooks(settings, [endpoint("orders", hook_url)])  # both processes route events
     config = tmp_path / "paywatch.toml"
     config.write_text(config_toml(settings, db_url) + '[api]\nhost = "127.0.0.1"\nport = 0\n')
     watcher_notify, api_notify = sockets
@@ -112,20 +123,26 @@ async def test_metrics_and_monitor_status_after_a_payment(
 
         watcher_metrics = await eventually(metrics_url, what="the watcher's metrics URL")
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
-            body = {"order_id": "m-1", "amount": "3", "currency": "XLM"}
-            async with http.post(f"{api_url}/payments/initiate", json=body) as response:
-                assert response.status == 201
-                created = await response.json()
-            await network.client.pay(buyer, merchant.public_key, "3", memo=IdMemo(int(created["memo"])))
-            await wait_status(db, created["id"], "confirmed")
+            created = await paid_through_api(
+                http, api_url, network, buyer, db, order_id="m-1", amount="3", currency="XLM"
+            )
             confirmed_at = time.time()
             async with http.get(f"{api_url}/payments/{created['id']}") as response:
                 assert response.status == 200
 
+            async with db.read() as conn:
+                events = len(await event_store.list_events(conn, limit=1000))
+            await receiver.wait_count("orders", events)  # every event, the API's and the watcher's
+
             async def settled() -> tuple[str, Samples] | None:
                 text, found = await scrape(http, watcher_metrics)
                 fresh = (value(found, "paywatch_heartbeat_timestamp_seconds") or 0) > confirmed_at
-                return (text, found) if fresh and value(found, "paywatch_pending_payments") == 0 else None
+                delivered = value(
+                    found, "paywatch_webhook_deliveries_total", endpoint="orders", outcome="delivered"
+                )
+                backlog = value(found, "paywatch_webhook_outbox_backlog", endpoint="orders")
+                quiet = value(found, "paywatch_pending_payments") == 0 and (delivered, backlog) == (events, 0)
+                return (text, found) if fresh and quiet else None
 
             watcher_text, seen = await eventually(settled, what="the watcher's gauges after the payment")
             api_text, api_seen = await scrape(http, f"{api_url}/metrics")
@@ -175,13 +192,24 @@ async def test_metrics_and_monitor_status_after_a_payment(
             assert value(seen, "paywatch_watcher_healthy") == 1
             assert 0 <= (value(seen, "paywatch_ledger_lag_seconds") or 0) < 60
             assert "process_resident_memory_bytes" in names(seen)
+            # Webhooks: every event delivered on its first attempt, nothing left, the endpoint enabled.
+            assert events >= 3  # initiated, funds_received, confirmed (and the merchant's funding)
+            assert value(seen, "paywatch_webhook_attempts_total", endpoint="orders", result="2xx") == events
+            assert value(seen, "paywatch_webhook_delivery_latency_seconds_count") == events
+            assert value(seen, "paywatch_webhook_endpoint_disabled", endpoint="orders") == 0
             # Every series the README documents is exposed by one of the two processes.
             documented = documented_metrics()
             assert len(documented) >= 15
             assert documented - names(seen) - names(api_seen) == set()
             # No payment ids, accounts or references in any label.
             for text in (watcher_text, api_text):
-                for secretish in (created["id"], merchant.public_key, buyer.public_key, created["memo"]):
+                for secretish in (
+                    created["id"],
+                    merchant.public_key,
+                    buyer.public_key,
+                    created["memo"],
+                    hook_url,
+                ):
                     assert secretish not in text
 
             assert watcher.terminate() == 0

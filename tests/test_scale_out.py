@@ -7,6 +7,7 @@ loopback, and payments made with real signed transactions.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from stellar_sdk import IdMemo
 
@@ -82,6 +84,23 @@ async def instance_of(db: Database, process: WatcherProcess) -> str | None:
     return next((row.instance for row in rows if row.pid == pid and row.state == "running"), None)
 
 
+async def leader_gauge(db: Database, process: WatcherProcess) -> float:
+    """`paywatch_watcher_leader` as the process's own metrics listener reports it."""
+    async with db.read() as conn:
+        rows = await status_store.all_statuses(conn)
+    pid = process.process.pid if process.process else None
+    (details,) = [json.loads(row.details or "{}") for row in rows if row.pid == pid]
+    async with aiohttp.ClientSession() as http, http.get(details["metrics_url"]) as response:
+        text = await response.text()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "paywatch_watcher_leader"]
+    (sample,) = family.samples
+    return float(sample.value)
+
+
+async def gauges_say(db: Database, leading: WatcherProcess, standing: WatcherProcess) -> bool:
+    return (await leader_gauge(db, leading), await leader_gauge(db, standing)) == (1.0, 0.0)
+
+
 @asynccontextmanager
 async def two_watchers(shop: Shop, tmp_path: Path) -> AsyncIterator[tuple[WatcherProcess, WatcherProcess]]:
     config = tmp_path / "watch.toml"
@@ -137,11 +156,13 @@ async def test_leader_killed_standby_takes_over_nothing_lost_or_doubled(shop: Sh
             leading, standing = (
                 (first, second) if holder == await instance_of(shop.db, first) else (second, first)
             )
+            assert await gauges_say(shop.db, leading, standing)  # paywatch_watcher_leader: 1 and 0
             killed_at = time.monotonic()
             leading.kill()  # SIGKILL: no release of the lease, no drain
             standby_instance = await instance_of(shop.db, standing)
             await eventually(lambda: _is(leader(shop.db), standby_instance), within=30, what="the takeover")
             takeover = time.monotonic() - killed_at
+            await eventually(lambda: _gauge_is(shop.db, standing, 1.0), what="the new leader's gauge")
             await payer
             for created in payments:
                 await wait_status(shop.db, created["id"], "confirmed", within=60)
@@ -171,6 +192,10 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _gauge_is(db: Database, process: WatcherProcess, expected: float) -> bool:
+    return await leader_gauge(db, process) == expected
 
 
 async def _is(awaitable: Any, expected: Any) -> bool:
@@ -208,6 +233,9 @@ async def test_all_connections_terminated_mid_run_recovers_with_nothing_lost(
             assert process.process.poll() is None
     for created in payments:
         assert len(await receipts_of(shop.db, created["id"])) == 1
+        async with shop.db.read() as conn:
+            types = [e.type for e in await event_store.for_payment(conn, created["id"])]
+        assert types == ["payment.initiated", "payment.funds_received", "payment.confirmed"]  # none doubled
 
 
 async def test_a_deposed_leader_stops_writing_at_once(shop: Shop) -> None:
@@ -240,7 +268,7 @@ async def test_listen_notify_wakes_the_watcher_for_new_payments(shop: Shop, aioh
     elsewhere = await shop.network.funded()
     async with running_watcher(settings, shop.db) as watcher:
         await eventually(lambda: _true(bool(watcher.readers)), what="the stream")
-        await asyncio.sleep(0.5)  # the LISTEN connection is up (it is not a readiness signal)
+        await asyncio.wait_for(watcher.listening.wait(), timeout=10)  # LISTEN is in effect
         started = time.monotonic()
         await initiate(
             api, shop.key, order_id="wake", amount="1", currency="XLM", destination=elsewhere.public_key
@@ -275,6 +303,10 @@ async def test_a_second_watcher_on_one_sqlite_file_stands_by(shop: Shop, tmp_pat
         async with shop.db.read() as conn:
             rows = {row.instance: row.role for row in await status_store.all_statuses(conn)}
         assert sorted(rows[instance] for instance in roles if instance) == ["leader", "standby"]
+        leading, standing = (
+            (first, second) if rows[await instance_of(shop.db, first) or ""] == "leader" else (second, first)
+        )
+        assert await gauges_say(shop.db, leading, standing)
     logs = (tmp_path / "watcher-1.log").read_text() + (tmp_path / "watcher-2.log").read_text()
     assert "standing by: another watcher leads on this database" in logs
 
@@ -298,25 +330,41 @@ async def test_two_databases_do_not_share_a_leader(db_url: str, tmp_path: Path) 
 async def test_two_dispatchers_one_endpoint_each_delivery_once(
     shop: Shop, tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any
 ) -> None:
-    """Leader and standby both deliver webhooks; each event reaches the receiver exactly once."""
+    """Leader and standby both deliver webhooks; each event reaches the receiver exactly once.
+
+    The receiver holds every request until more are in flight at once than one dispatcher may send
+    to the endpoint (`max_in_flight`): it only lets go once both dispatchers are delivering. Each
+    watcher's log then names the events it delivered: two disjoint, non-empty sets that make up
+    every event.
+    """
     from aiohttp import web
 
     from api.app import create_app
     from shared.config import WebhookSettings
 
     received: list[str] = []
+    in_flight = 0
+    both_sending = asyncio.Event()
+    endpoint = WebhookSettings(
+        name="orders", url="http://127.0.0.1:9/hook", secret="whsec_c2NhbGUtb3V0LXRlc3Q=", max_in_flight=3
+    )
 
     async def hook(request: web.Request) -> web.Response:
+        nonlocal in_flight
         received.append(request.headers["webhook-id"])
-        await asyncio.sleep(0.05)  # slow enough that both dispatchers have work at the same time
+        in_flight += 1
+        if in_flight > endpoint.max_in_flight:
+            both_sending.set()
+        try:
+            await both_sending.wait()
+        finally:
+            in_flight -= 1
         return web.Response(status=204)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
     receiver = await aiohttp_server(app)
-    endpoint = WebhookSettings(
-        name="orders", url=str(receiver.make_url("/hook")), secret="whsec_c2NhbGUtb3V0LXRlc3Q="
-    )
+    endpoint = endpoint.model_copy(update={"url": str(receiver.make_url("/hook"))})
     fast = type(shop.settings.webhook_delivery).model_validate(
         {**shop.settings.webhook_delivery.model_dump(), "poll_interval_seconds": 0.05}
     )
@@ -328,6 +376,7 @@ async def test_two_dispatchers_one_endpoint_each_delivery_once(
         created = [
             await initiate(api, shop.key, order_id=f"hook-{i}", amount="1", currency="XLM") for i in range(15)
         ]
+        await asyncio.wait_for(both_sending.wait(), timeout=30)  # more in flight than one may send
         for item in created:
             await shop.client.pay(shop.buyer, item["muxed_destination"], "1")
         for item in created:
@@ -338,3 +387,20 @@ async def test_two_dispatchers_one_endpoint_each_delivery_once(
         await eventually(lambda: _true(set(received) >= wanted), within=30, what="every delivery")
     assert len(received) == len(set(received))  # nothing sent twice in parallel
     assert set(received) == wanted
+    by_first, by_second = (_delivered(tmp_path / f"watcher-{n}.log") for n in (1, 2))
+    assert by_first, "the first watcher's dispatcher delivered nothing"
+    assert by_second, "the second watcher's dispatcher delivered nothing"
+    assert not by_first & by_second
+    assert len(by_first) + len(by_second) == len(wanted)
+    assert by_first | by_second == wanted
+
+
+def _delivered(log: Path) -> set[str]:
+    """Event ids of the `webhook delivered` lines of a watcher's JSON log."""
+    found = set()
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and '"webhook delivered"' in line:
+            entry = json.loads(line)
+            if entry.get("event") == "webhook delivered":
+                found.add(str(entry["event_id"]))
+    return found

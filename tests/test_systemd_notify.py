@@ -2,11 +2,14 @@
 
 The watcher: READY once its streams run, STATUS, WATCHDOG only while it makes progress — a store
 that stops answering (a lock the test holds) stops the pings and restarting the store brings them
-back — and STOPPING then a clean exit on SIGTERM. The API: READY only once its socket listens.
+back; so do records received but not committed while the heartbeat still commits — and STOPPING
+then a clean exit on SIGTERM. The API: READY only once its socket listens.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -21,7 +24,7 @@ from shared.store.engine import Database
 from shared.systemd import watchdog_interval
 from tests.conftest import make_settings
 from tests.ops_support import Daemon, Message, NotifySocket, socket_dir
-from tests.support import Network, config_toml, devnet_network, eventually
+from tests.support import Network, all_receipts, config_toml, devnet_network, eventually
 
 WATCHDOG_SECONDS = 0.8
 
@@ -47,24 +50,45 @@ def daemon_env(notify: NotifySocket, watchdog_seconds: float) -> dict[str, str]:
 
 
 @contextmanager
-def store_stalled(db_url: str) -> Iterator[None]:
-    """Make the store stop answering the watcher's writes: hold the write lock it needs."""
+def holding(db_url: str, *, sqlite: tuple[str, str], postgres_lock: str) -> Iterator[None]:
+    """While the block runs: SQLite — the first statement of `sqlite` has run on a connection of the
+    test's own (the second undoes it); PostgreSQL — the test holds `postgres_lock` in EXCLUSIVE mode
+    (readers pass, writes to that table wait)."""
     if db_url.startswith("sqlite"):
         conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")  # SQLite's single writer lock
+        conn.execute(sqlite[0])
         try:
             yield
         finally:
-            conn.execute("ROLLBACK")
+            conn.execute(sqlite[1])
             conn.close()
     else:
-        with psycopg.connect(db_url) as conn:
-            # EXCLUSIVE lets readers through but blocks every write to the heartbeat row.
-            conn.execute("LOCK TABLE watcher_status IN EXCLUSIVE MODE")
+        with psycopg.connect(db_url) as pg:
+            pg.execute(f"LOCK TABLE {postgres_lock} IN EXCLUSIVE MODE")
             try:
                 yield
             finally:
-                conn.rollback()
+                pg.rollback()
+
+
+def store_stalled(db_url: str) -> contextlib.AbstractContextManager[None]:
+    """Make the store stop answering the watcher's writes: hold the write lock it needs (SQLite's
+    single writer lock; PostgreSQL: the heartbeat row's table)."""
+    return holding(db_url, sqlite=("BEGIN IMMEDIATE", "ROLLBACK"), postgres_lock="watcher_status")
+
+
+def ingest_stalled(db_url: str) -> contextlib.AbstractContextManager[None]:
+    """Stop the watcher's ingest transactions from committing while its heartbeat still commits.
+
+    PostgreSQL: hold a lock on `receipts` (ingest writes it; the heartbeat does not), so the batch
+    waits. SQLite locks the whole file, so instead a trigger refuses every receipt: the batch fails
+    and is retried, again and again.
+    """
+    trigger = (
+        "CREATE TRIGGER test_refuses_receipts BEFORE INSERT ON receipts "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    return holding(db_url, sqlite=(trigger, "DROP TRIGGER test_refuses_receipts"), postgres_lock="receipts")
 
 
 def keys(messages: list[Message]) -> list[str]:
@@ -130,6 +154,53 @@ async def test_watcher_ready_status_watchdog_only_with_progress_then_stopping(
     finally:
         watcher.kill()
     assert "Traceback" not in watcher.output()
+
+
+async def test_no_watchdog_while_received_records_are_not_committed(
+    network: Network, db: Database, db_url: str, notify_socket: NotifySocket, tmp_path: Path
+) -> None:
+    """The store answers the heartbeat, but a record the stream delivered cannot be committed: the
+    pipeline is stuck, so no WATCHDOG=1 (even though the ingest queue itself is empty: the record is
+    in the batch being applied). Once it commits, the pings come back."""
+    merchant, buyer = await asyncio.gather(network.funded(), network.funded())
+    settings = make_settings(
+        db_url,
+        [merchant.public_key],
+        horizon_url=network.url,
+        passphrase=network.net.passphrase,
+        # The stuck batch holds the lease row FOR SHARE (its fencing check), so renewals wait: a
+        # long lease keeps this watcher the leader through the stall instead of deposing itself.
+        watcher={"leader_lease_seconds": 120},
+    )
+    config = tmp_path / "watch.toml"
+    config.write_text(config_toml(settings, db_url))
+    watcher = Daemon("watch", config, tmp_path / "watcher.log", daemon_env(notify_socket, WATCHDOG_SECONDS))
+    watcher.start()
+    try:
+        await notify_socket.until(lambda m: "READY" in m)
+        await notify_socket.until(lambda m: "WATCHDOG" in m)
+        with ingest_stalled(db_url):
+            paid = await network.client.pay(buyer, merchant.public_key, "1")  # no memo: an unmatched receipt
+            stalled = await notify_socket.until(
+                lambda m: "records not committed" in m.get("STATUS", ""), within=10
+            )
+            assert "WATCHDOG" not in stalled[-1]
+            quiet = await notify_socket.during(2 * WATCHDOG_SECONDS)
+            assert "WATCHDOG" not in keys(quiet), "pinged while received records were not committed"
+            for message in [stalled[-1], *quiet]:
+                assert "store not answering" not in message.get("STATUS", "")  # the heartbeat commits
+            assert watcher.running()
+            assert paid.hash not in await _receipt_hashes(db)
+        resumed = await notify_socket.until(lambda m: "WATCHDOG" in m, within=30)
+        assert resumed[-1]["WATCHDOG"] == "1"
+        assert paid.hash in await _receipt_hashes(db)
+        assert watcher.terminate() == 0
+    finally:
+        watcher.kill()
+
+
+async def _receipt_hashes(db: Database) -> set[str]:
+    return {receipt.transaction_hash for receipt in await all_receipts(db)}
 
 
 async def test_api_ready_after_listening_watchdog_and_stopping(

@@ -36,6 +36,7 @@ import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared import metrics
 from shared.apply import context_from_settings
 from shared.clock import utcnow
 from shared.config import Settings
@@ -113,8 +114,10 @@ class Watcher:
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
         self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
+        self.listening = asyncio.Event()  # PostgreSQL: set while the leader's LISTEN is in effect
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.role = "standby"
+        self._role = "standby"
+        metrics.LEADER.set(0)
         self.leadership = Leadership(db, self.instance, lease_seconds=settings.watcher.leader_lease_seconds)
         self.horizon: HorizonClient
         self.ingestor: Ingestor
@@ -129,6 +132,16 @@ class Watcher:
             settings.watcher.metrics_host, settings.watcher.metrics_port, self._assess
         )
         self.webhooks = WebhookDispatcher(db, settings)
+
+    @property
+    def role(self) -> str:
+        """Leader or standby (see watcher/leadership.py); the `paywatch_watcher_leader` gauge follows it."""
+        return self._role
+
+    @role.setter
+    def role(self, role: str) -> None:
+        self._role = role
+        metrics.LEADER.set(1 if role == "leader" else 0)
 
     @property
     def streams_opening(self) -> int:
@@ -335,7 +348,7 @@ class Watcher:
 
     async def _listen_for_payments(self) -> None:
         """PostgreSQL: LISTEN for new payments (the API notifies in the creating transaction)."""
-        async for _ in listen(self.db.url, PAYMENTS_CHANNEL):
+        async for _ in listen(self.db.url, PAYMENTS_CHANNEL, self.listening):
             self._payments_changed.set()
 
     def _spawn(

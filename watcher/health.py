@@ -3,8 +3,8 @@
 Progress, the condition for `WATCHDOG=1` (and for `/healthz` on the metrics listener):
 - the event loop turns (the ping is sent from it, so a wedged loop sends nothing);
 - the store answers: the heartbeat write committed within `stale_after` seconds;
-- received records are being committed: the ingest queue is empty, or a batch committed within
-  `stale_after` seconds.
+- received records are being committed: none is waiting (in the queue or in the batch being
+  applied), or a batch committed within `stale_after` seconds.
 Horizon being unreachable is NOT a watchdog failure: a restart would not bring it back. It shows in
 STATUS=, the metrics and `paywatch status` (streams down, lag growing) and alerts fire on those.
 
@@ -113,7 +113,7 @@ class Health:
         now_mono = time.monotonic()
         now = utcnow()
         ingestor = self.watcher.ingestor
-        queued = ingestor.queue.qsize()
+        queued = ingestor.uncommitted
         # A standby applies nothing: its progress is its heartbeat alone.
         if queued == 0 or ingestor.applied_batches != self._batches_seen or self.watcher.role != "leader":
             self._pipeline_ok_at = now_mono
@@ -172,7 +172,7 @@ class Health:
         outbox = "unknown" if self.outbox_backlog is None else str(self.outbox_backlog)
         line = (
             f"mode={self.watcher.mode} streams={connected}/{total} lag={lag} "
-            f"queue={self.watcher.ingestor.queue.qsize()} outbox={outbox}"
+            f"queue={self.watcher.ingestor.uncommitted} outbox={outbox}"
         )
         notes = list(assessment.problems) if assessment is not None else []
         down = [reader.state for reader in readers.values() if not reader.state.connected]
@@ -222,7 +222,7 @@ class Health:
     def details(self) -> dict[str, Any]:
         readers = self.watcher.readers
         return {
-            "queue": self.watcher.ingestor.queue.qsize(),
+            "queue": self.watcher.ingestor.uncommitted,
             "requests": self.watcher.request_counts(),
             "metrics_url": self.metrics_url,
             "heartbeat_interval_seconds": self.tick,

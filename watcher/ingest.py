@@ -77,6 +77,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.fence = fence  # the leader's check inside every write transaction (LeaseLost if deposed)
         self.applied_batches = 0
+        self.applying = 0  # records taken off the queue whose batch is not committed yet
         self.refetched = 0  # records malformed on the stream, read again from Horizon
         self.last_commit: datetime | None = None
         # Per stream: records committed, and the ledger close time of the newest one (lag, health).
@@ -93,12 +94,22 @@ class Ingestor:
                 batch.append(self.queue.get_nowait())
             records = [item for item in batch if isinstance(item, StreamRecord) and item is not STOP]
             if records:
-                await self.apply_batch(records)
+                self.applying = len(records)
+                try:
+                    await self.apply_batch(records)
+                finally:
+                    self.applying = 0
             for item in batch:
                 if isinstance(item, Barrier) and not item.done.done():
                     item.done.set_result(None)
             if STOP in batch:
                 return
+
+    @property
+    def uncommitted(self) -> int:
+        """Records received and not committed yet: queued, or in the batch being applied (which
+        may be what is stuck, with the queue empty)."""
+        return self.queue.qsize() + self.applying
 
     async def drained(self) -> None:
         """Return once everything queued so far has been committed."""

@@ -1,6 +1,8 @@
 """`paywatch reconcile`: re-read Horizon's history for every receiving account and compare it with
 the store. Reports each crediting operation the store lacks, or records differently; with `repair`
-the missing ones are recorded through the normal path (`shared.apply.apply_credit`).
+the missing ones are recorded through the normal path (`shared.apply.apply_credit`). One recorded
+differently is never rewritten: the payment's totals and events (and webhooks sent) rest on it, so
+a person decides (docs/decisions.md).
 
 What it reads: `/accounts/{D}/payments` from the last ledger that closed before `since`, up to the
 latest ledger at the start of the run, for every configured account and every destination a

@@ -27,15 +27,26 @@ def _dsn(url: str) -> str:
     return sync_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def listen(url: str, channel: str) -> AsyncIterator[None]:
-    """Yield once per notification on `channel`, reconnecting with a pause when the link drops."""
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(_dsn(url), autocommit=True) as conn:
-                await conn.execute(f"LISTEN {channel}")  # a constant identifier, not user input
-                yield None  # (re)connected: whatever was missed meanwhile is found by the next poll
-                async for _ in conn.notifies():
-                    yield None
-        except (psycopg.Error, OSError) as exc:
-            log.warning("LISTEN connection lost; polling meanwhile", error=str(exc)[:200])
-            await asyncio.sleep(1.0)
+async def listen(url: str, channel: str, listening: asyncio.Event | None = None) -> AsyncIterator[None]:
+    """Yield once per notification on `channel`, reconnecting with a pause when the link drops.
+
+    `listening` is set while LISTEN is in effect (a notification sent from then on is seen).
+    """
+    try:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(_dsn(url), autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {channel}")  # a constant identifier, not user input
+                    if listening is not None:
+                        listening.set()
+                    yield None  # (re)connected: whatever was missed meanwhile is found by the next poll
+                    async for _ in conn.notifies():
+                        yield None
+            except (psycopg.Error, OSError) as exc:
+                if listening is not None:
+                    listening.clear()
+                log.warning("LISTEN connection lost; polling meanwhile", error=str(exc)[:200])
+                await asyncio.sleep(1.0)
+    finally:
+        if listening is not None:
+            listening.clear()
