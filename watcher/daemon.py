@@ -56,6 +56,7 @@ from watcher.leadership import Leadership
 from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
 from watcher.streams import StreamReader, StreamRecord
+from watcher.tasks import cancel_all
 from watcher.webhook_dispatcher import WebhookDispatcher
 
 log = structlog.get_logger("paywatch.watcher")
@@ -226,9 +227,7 @@ class Watcher:
                 self._new_session()
         finally:
             self.health.stopping = True  # no WATCHDOG=1 after STOPPING=1
-            for task in process_tasks:
-                task.cancel()
-            await asyncio.gather(*process_tasks, return_exceptions=True)
+            await cancel_all(process_tasks)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.health.write_status("stopped"), FINAL_STATUS_TIMEOUT)
 
@@ -338,10 +337,7 @@ class Watcher:
         await self._cancel_session()
 
     async def _cancel_session(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(list(self._tasks))
 
     def _all_tasks(self) -> list[asyncio.Task[None]]:
         return [*self._tasks, *self._process_tasks]
@@ -412,10 +408,7 @@ class Watcher:
 
     async def _stop_readers(self, *, forget: bool = True) -> None:
         """Stop every stream and backfill; `forget` them for a mode switch (kept for the final status)."""
-        tasks = [*self._reader_tasks.values(), *self._joining.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all([*self._reader_tasks.values(), *self._joining.values()])
         self._reader_tasks.clear()
         self._joining.clear()
         if forget:

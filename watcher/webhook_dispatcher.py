@@ -37,6 +37,7 @@ from shared.store import webhooks as webhook_store
 from shared.store.engine import Database
 from shared.store.webhooks import DeliveryRow
 from watcher.backoff import Backoff
+from watcher.tasks import cancel_all
 from watcher.webhook_policy import GiveUp, RetrySchedule, retry_after_seconds, verdict_for
 from watcher.webhook_sender import AttemptResult, post_signed
 
@@ -417,11 +418,8 @@ class WebhookDispatcher:
     # -- shutdown ---------------------------------------------------------------------------------
     async def _shutdown(self) -> None:
         """Cancel attempts in flight, record those already over, hand the other leases back."""
-        tasks = list(self._attempts)
         unfinished = set(self._attempts.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(list(self._attempts))
         finished, self._finished = self._finished, []
         with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
             async with asyncio.timeout(5):
