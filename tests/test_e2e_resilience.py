@@ -443,12 +443,12 @@ async def test_reconcile_reports_a_receipt_recorded_differently_and_repair_leave
         audit = await reconcile(
             shop.db, _horizon(shop), ctx, accounts=shop.settings.account_addresses, since=since, repair=repair
         )
-        (finding,) = audit.findings
-        assert (finding.kind, finding.credit.operation_id, finding.repaired) == (
-            "differs",
-            receipt.operation_id,
-            False,
-        )
+        # The shop's accounts were funded moments before (ledgers close every 50 ms): their
+        # create_account credits may fall inside the window, unrecorded; only ours can differ.
+        (finding,) = [f for f in audit.findings if f.credit.operation_id == receipt.operation_id]
+        others = [f for f in audit.findings if f is not finding]
+        assert all((f.kind, f.credit.operation_type) == ("missing", "create_account") for f in others)
+        assert (finding.kind, finding.repaired) == ("differs", False)
         assert finding.detail == f"amount is {receipt.amount + 1}, Horizon says {receipt.amount}"
         # The payment's amount_received is no longer the sum of its receipts: reported as well.
         assert audit.inconsistent == [(paid["id"], receipt.amount, receipt.amount + 1)]
