@@ -15,6 +15,7 @@ from aiohttp import web
 import api.routes.events
 import api.routes.inbound
 import api.routes.monitor
+import api.routes.pages
 import api.routes.payments
 import api.routes.receipts
 import api.routes.system  # noqa: F401 - registers routes
