@@ -110,7 +110,7 @@
       document.title = status.title;
     }
     byId("pay").hidden = !status.payable;
-    if (status.amount_remaining !== remaining) {
+    if (status.payable && status.amount_remaining !== remaining) {
       remaining = status.amount_remaining;
       byId("amount-to-send").textContent = remaining;
       byId("qr").src = `${qrUrl}?amount=${encodeURIComponent(remaining)}`;

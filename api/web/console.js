@@ -33,7 +33,7 @@
   const time = (iso) =>
     iso ? el("time", { datetime: iso, title: iso }, new Date(iso).toLocaleString()) : "—";
   const badge = (status) => el("span", { class: `badge ${status}` }, status);
-  const short = (text) => (text && text.length > 14 ? `${text.slice(0, 6)}…${text.slice(-6)}` : text || "—");
+  const short = (text) => (text && text.length > 14 ? `${text.slice(0, 5)}…${text.slice(-5)}` : text || "—");
   const keyText = (text) => el("span", { class: "key", title: text || "" }, short(text));
   const seconds = (value) => (value === null || value === undefined ? "unknown" : `${value.toFixed(1)} s`);
 
@@ -114,7 +114,7 @@
         el(
           "tr",
           {},
-          el("td", {}, keyText(st.key)),
+          el("td", {}, st.account ? el("span", { title: st.key }, "account ", keyText(st.account)) : st.key),
           el("td", {}, st.connected ? "yes" : "no"),
           el("td", { class: "num" }, st.cursor),
           el("td", { class: "num" }, seconds(st.lag_seconds)),
@@ -176,7 +176,7 @@
         `Receipt ${receipt.id} assigned to ${p.id}: ${p.status}, ${p.amount_received} of ${p.amount} ${p.currency} received.`,
         true,
       );
-      await Promise.all([loadReceipts(), loadPayments()]);
+      await Promise.all([loadReceipts(), loadPayments(), loadHealth()]);
     } catch (error) {
       flash(`Receipt ${receipt.id} was not assigned: ${error.message}`, false);
       button.disabled = false;
