@@ -91,5 +91,13 @@ async def decode_qr(image: Locator) -> str:
 async def screenshot(page: Page, name: str) -> None:
     """Save a documented state's PNG when PAYWATCH_SCREENSHOTS names a directory."""
     directory = os.environ.get("PAYWATCH_SCREENSHOTS")
-    if directory:
-        await page.screenshot(path=str(Path(directory) / name), full_page=True)
+    if not directory:
+        return
+    viewport = page.viewport_size
+    assert viewport is not None
+    # As tall as the page's content, no taller: a short viewport, then the full page.
+    await page.set_viewport_size({"width": viewport["width"], "height": 200})
+    try:
+        await page.screenshot(path=str(Path(directory) / name), full_page=True, animations="disabled")
+    finally:
+        await page.set_viewport_size(viewport)

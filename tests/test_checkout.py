@@ -4,6 +4,7 @@ the OpenAPI document. The browser tests are in test_browser_checkout.py and test
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
-from api.app import create_app
+from api.app import create_app, serve
 from api.checkout import State, state_of, status_view
 from api.models import CheckoutStatus, PaymentOut
 from api.pages import ASSETS, CONTENT_SECURITY_POLICY
@@ -26,6 +28,7 @@ from shared.store import payments as payment_store
 from shared.store.engine import Database
 from shared.store.payments import PaymentRow
 from tests.conftest import make_settings, new_api_key
+from tests.support import eventually
 
 ACCOUNT = "GCNL55IJTH2HX26HLNIGYD2JIQLTBAQL3SVPNZA6PXK7NAVHU423WOTE"
 SECRETS = {
@@ -345,3 +348,20 @@ async def test_status_follows_the_store(client: TestClient[Any, Any], key: str, 
     assert "amount=6&" in status["pay_uri"]
     qr = await (await client.get(f"/pay/{payment['id']}/qr.svg")).read()
     assert svg_title(qr) == "Stellar payment request for 6.0000000 XLM"
+
+
+async def test_api_warns_when_pay_urls_cannot_reach_it(db: Database, db_url: str) -> None:
+    """On port 0 (or all interfaces) without public_url, pay_url is a guess: the API says so at start."""
+    settings = make_settings(db_url, [ACCOUNT], api={"host": "127.0.0.1", "port": 0})
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(serve(settings, db, stop))
+        await eventually(lambda: _logged(logs, "api listening"), within=10, what="the API to listen")
+        stop.set()
+        await task
+    (warning,) = [entry for entry in logs if "public_url is not set" in entry["event"]]
+    assert (warning["log_level"], warning["pay_url_base"]) == ("warning", "http://127.0.0.1:0")
+
+
+async def _logged(logs: list[dict[str, Any]], event: str) -> bool:
+    return any(entry["event"] == event for entry in logs)
