@@ -149,10 +149,18 @@ async def test_console_assigns_a_receipt_and_redelivers_a_webhook(
 
 
 async def test_a_kept_key_survives_a_reload_of_the_tab_only(desk: Desk, browser: BrowserContext) -> None:
+    for number in range(30):  # more than one page of the console's list (25)
+        await initiate(desk.api, desk.shop.key, order_id=f"many-{number}", amount="1", currency="XLM")
     page = await browser.new_page()
     await page.goto(str(desk.api.make_url("/console")))
     await sign_in(page, desk.admin, remember=True)
     await expect(page.locator("#dashboard")).to_be_visible()
+    rows = page.locator("#payments-table tbody tr")
+    await expect(rows).to_have_count(25)
+    await page.get_by_role("button", name="Load more").click()
+    await expect(rows).to_have_count(30)
+    await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    await expect(rows.last).to_contain_text("many-0")  # newest first: the oldest comes last
     await page.reload()
     await expect(page.locator("#dashboard")).to_be_visible()  # signed in again from sessionStorage
     await expect(page.locator("#health-summary")).to_contain_text("running")
