@@ -86,21 +86,22 @@ def _template(name: str) -> string.Template:
 
 
 TEMPLATES: dict[str, string.Template] = {
-    name: _template(name) for name in ("checkout.html", "console.html", "not_found.html")
+    name: _template(name) for name in ("head.html", "checkout.html", "console.html", "not_found.html")
 }
 
 
 def render(name: str, base: str, values: Mapping[str, str]) -> str:
-    """Fill a template: every value is escaped for HTML text and attributes; asset URLs are added
-    as `$css`, `$checkout_js`, `$console_js` and `$favicon`."""
+    """Fill a template: every value is escaped for HTML text and attributes. Added: `$head` (the
+    pages' common <head> start) and the asset URLs `$css`, `$checkout_js`, `$console_js`, `$favicon`."""
+    assets = {
+        "css": asset_url("paywatch.css", base),
+        "checkout_js": asset_url("checkout.js", base),
+        "console_js": asset_url("console.js", base),
+        "favicon": asset_url("favicon.svg", base),
+    }
     fields = {key: html.escape(value, quote=True) for key, value in values.items()}
-    fields.update(
-        css=asset_url("paywatch.css", base),
-        checkout_js=asset_url("checkout.js", base),
-        console_js=asset_url("console.js", base),
-        favicon=asset_url("favicon.svg", base),
-    )
-    return TEMPLATES[name].substitute(fields)
+    head = TEMPLATES["head.html"].substitute(assets)
+    return TEMPLATES[name].substitute(fields, head=head, **assets)
 
 
 def html_page(text: str, status: int = 200) -> web.Response:

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 import zxingcpp
 from PIL import Image
 from playwright.async_api import BrowserContext, Locator, Page, async_playwright
+
+from tests.support import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -38,10 +39,7 @@ WAIT_MS = 20_000  # for a state the watcher must reach first (devnet ledgers clo
 def chromium_or_skip() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
-    message = f"Chromium not found at {CHROMIUM} (Debian package chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + "; CI installs it")
-    pytest.skip(message)
+    missing(f"Chromium not found at {CHROMIUM} (Debian package chromium)", "CI installs it")
 
 
 @asynccontextmanager

@@ -29,7 +29,7 @@ from shared.config import AccountSettings, AssetSettings, Settings
 from shared.store.engine import Database
 from shared.store.migrate import upgrade
 from tests.browser import chromium
-from tests.support import Network, devnet_network, running_watcher
+from tests.support import Network, devnet_network, missing, running_watcher
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "horizon-fixtures"
@@ -49,10 +49,10 @@ def fixtures_dir() -> Path:
     """../shared/horizon-fixtures beside the clone: skipped in a user's clone, required in CI."""
     if FIXTURES.is_dir():
         return FIXTURES
-    message = f"Horizon fixtures not found at {FIXTURES} (they live beside the repository, not in it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + "; CI=true requires them")
-    pytest.skip(message)
+    missing(
+        f"Horizon fixtures not found at {FIXTURES} (they live beside the repository, not in it)",
+        "CI=true requires them",
+    )
 
 
 def _pg_url(database: str) -> str:
