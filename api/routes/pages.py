@@ -17,6 +17,7 @@ from api.keys import APPLY_CONTEXT, DATABASE
 from api.models import CheckoutStatus, ProblemOut
 from api.pages import ASSETS, StaticFile, html_page, render, serve_asset
 from api.problems import Problem, not_found
+from api.responses import json_response
 from api.routes import ROUTES
 from api.routing import HTML, Media
 from shared.store import payments as payment_store
@@ -67,7 +68,7 @@ async def checkout_status(request: web.Request) -> web.Response:
     if row is None:
         raise not_found("payment")
     view = status_view(row, request.app[APPLY_CONTEXT])
-    return web.json_response(view, headers={"Cache-Control": "no-store"})
+    return json_response(view, headers={"Cache-Control": "no-store"})
 
 
 @ROUTES.route(
