@@ -25,7 +25,6 @@ from shared.store.payments import PaymentRow
 from shared.views import iso, memo_of, pay_uri_for
 
 State = Literal["awaiting", "underpaid", "paid", "paid_late", "expired", "cancelled", "refunded"]
-STATES: tuple[State, ...] = ("awaiting", "underpaid", "paid", "paid_late", "expired", "cancelled", "refunded")
 PAYABLE: frozenset[State] = frozenset({"awaiting", "underpaid"})
 
 
