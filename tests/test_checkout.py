@@ -28,7 +28,6 @@ from shared.store import payments as payment_store
 from shared.store.engine import Database
 from shared.store.payments import PaymentRow
 from tests.conftest import make_settings, new_api_key
-from tests.support import eventually
 
 ACCOUNT = "GCNL55IJTH2HX26HLNIGYD2JIQLTBAQL3SVPNZA6PXK7NAVHU423WOTE"
 SECRETS = {
@@ -354,14 +353,11 @@ async def test_api_warns_when_pay_urls_cannot_reach_it(db: Database, db_url: str
     """On port 0 (or all interfaces) without public_url, pay_url is a guess: the API says so at start."""
     settings = make_settings(db_url, [ACCOUNT], api={"host": "127.0.0.1", "port": 0})
     stop = asyncio.Event()
+    listening = asyncio.Event()
     with capture_logs() as logs:
-        task = asyncio.create_task(serve(settings, db, stop))
-        await eventually(lambda: _logged(logs, "api listening"), within=10, what="the API to listen")
+        task = asyncio.create_task(serve(settings, db, stop, on_listening=lambda _: listening.set()))
+        await asyncio.wait_for(listening.wait(), 10)
         stop.set()
         await task
     (warning,) = [entry for entry in logs if "public_url is not set" in entry["event"]]
     assert (warning["log_level"], warning["pay_url_base"]) == ("warning", "http://127.0.0.1:0")
-
-
-async def _logged(logs: list[dict[str, Any]], event: str) -> bool:
-    return any(entry["event"] == event for entry in logs)
