@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= paywatch.toml
 
-.PHONY: run test lint demo devnet clean
+.PHONY: run test lint demo devnet screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: $(STAMP)
 
 devnet: $(STAMP)
 	$(BIN)/paywatch devnet
+
+## make screenshots: the checkout page and console PNGs in docs/, taken by the browser tests (SQLite).
+screenshots: $(STAMP)
+	PAYWATCH_SCREENSHOTS=docs $(BIN)/pytest -q tests/test_browser_checkout.py tests/test_browser_console.py -k sqlite
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

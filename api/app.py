@@ -15,6 +15,7 @@ from aiohttp import web
 import api.routes.events
 import api.routes.inbound
 import api.routes.monitor
+import api.routes.pages
 import api.routes.payments
 import api.routes.receipts
 import api.routes.system  # noqa: F401 - registers routes
@@ -90,6 +91,12 @@ async def serve(
     log.info("api listening", url=url)
     if on_listening is not None:
         on_listening(url)
+    api = settings.api
+    if not api.public_url and (api.port == 0 or api.host in ("", "0.0.0.0", "::")):  # noqa: S104
+        log.warning(
+            "[api] public_url is not set: payments' pay_url will not reach this API",
+            pay_url_base=api.base_url,
+        )
     notify(f"READY=1\nSTATUS={status_text(f'listening on {url}')}")
     interval = watchdog_interval()
     pinger = asyncio.create_task(ping_watchdog(interval / 4)) if interval else None

@@ -111,7 +111,8 @@ class PaymentOut(BaseModel):
     memo_type: Literal["id", "text"]
     memo: str
     reference: str
-    pay_uri: str
+    pay_uri: str = Field(description="SEP-7 payment request for wallets and QR codes")
+    pay_url: str = Field(description="the hosted checkout page for the buyer ([api] public_url + /pay/{id})")
     flags: FlagsOut
     failure_reason: str | None
     receipts: list[ReceiptOut]
@@ -124,6 +125,25 @@ class PaymentOut(BaseModel):
     expires_at: str
     confirmed_at: str | None
     failed_at: str | None
+
+
+class CheckoutStatus(BaseModel):
+    """What the hosted checkout page shows: for the buyer, so nothing about the order or other payers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    state: Literal["awaiting", "underpaid", "paid", "paid_late", "expired", "cancelled", "refunded"]
+    payable: bool = Field(description="true while funds are expected (awaiting, underpaid)")
+    title: str = Field(description="the state in a few words, for the buyer")
+    message: str = Field(description="what it means and what to do, for the buyer")
+    amount: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    amount_received: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    amount_remaining: str = Field(pattern=STROOP_AMOUNT_PATTERN)
+    asset_code: str
+    pay_uri: str = Field(description="SEP-7 request for the amount still missing")
+    expires_at: str
+    server_time: str = Field(description="the server's clock, for the countdown")
 
 
 class ReceiptListQuery(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.problems import PROBLEM_CONTENT_TYPE
-from api.routing import RouteSpec
+from api.routing import Media, RouteSpec
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 Mode = Literal["validation", "serialization"]
@@ -21,7 +21,7 @@ def _models(specs: list[RouteSpec]) -> list[tuple[type[BaseModel], Mode]]:
         if spec.body is not None:
             wanted[(spec.body, "validation")] = None
         for model in spec.responses.values():
-            if model is not None:
+            if model is not None and not isinstance(model, Media):
                 wanted[(model, "serialization")] = None
     return list(wanted)
 
@@ -65,7 +65,11 @@ def build_openapi(specs: list[RouteSpec], *, version: str, title: str = "paywatc
             }
         for status, model in sorted(spec.responses.items()):
             response: dict[str, Any] = {"description": _describe(status)}
-            if model is not None:
+            if isinstance(model, Media):
+                if model.description:
+                    response["description"] = model.description
+                response["content"] = {media: {"schema": {"type": "string"}} for media in model.content_types}
+            elif model is not None:
                 media = PROBLEM_CONTENT_TYPE if status >= 400 else "application/json"
                 response["content"] = {media: {"schema": key_map[(model, "serialization")]}}
             operation["responses"][str(status)] = response

@@ -24,6 +24,18 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
+class Media:
+    """A response that is not JSON (an HTML page, a stylesheet, an image): its content types."""
+
+    content_types: tuple[str, ...]
+    description: str = ""
+
+
+HTML = Media(("text/html",))
+Response = type[BaseModel] | Media | None
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     method: str
     path: str
@@ -32,7 +44,7 @@ class RouteSpec:
     scope: str | None  # None: public
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    responses: dict[int, Response] = field(default_factory=dict)
     tag: str = "payments"
     auth: str = "bearer"  # "bearer", "none", or "webhook" (signed inbound webhook)
     authenticator: Callable[[web.Request], Awaitable[None]] | None = None
@@ -51,7 +63,7 @@ class RouteTable:
         scope: str | None,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
-        responses: dict[int, type[BaseModel] | None] | None = None,
+        responses: dict[int, Response] | None = None,
         tag: str = "payments",
         auth: str | None = None,
         authenticator: Callable[[web.Request], Awaitable[None]] | None = None,

@@ -52,7 +52,7 @@ def context_from_settings(settings: Settings, now: Callable[[], datetime] = utcn
         view=ViewContext(
             network_passphrase=settings.network.passphrase,
             muxed_enabled=settings.payments.muxed,
-            public_url=settings.api.public_url,
+            public_url=settings.api.base_url,
         ),
         now=now,
         outbox=Outbox.from_settings(settings),

@@ -183,6 +183,26 @@ class ApiSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = ""  # how buyers reach the API (for pay_url); empty: http://host:port
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str) -> str:
+        if not url:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL, e.g. https://pay.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return url.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """Where buyers reach the hosted pages: `public_url`, else http://host:port."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
 
 # Endpoint names appear in metrics labels and the API: short, and never the URL itself.
 WEBHOOK_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,39}$"

@@ -23,7 +23,11 @@ from shared.store.refunds import RefundRow
 class ViewContext:
     network_passphrase: str
     muxed_enabled: bool
-    public_url: str = ""  # base URL buyers use to reach the API (hosted pages)
+    public_url: str = ""  # base URL buyers use to reach the API (hosted pages), no trailing slash
+
+    def pay_url(self, payment_id: str) -> str:
+        """The payment's hosted checkout page."""
+        return f"{self.public_url}/pay/{payment_id}"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -51,8 +55,44 @@ def payment_asset(row: PaymentRow) -> Asset:
     return Asset(row.asset_code, row.asset_issuer)
 
 
+def _memo(reference: int, memo_type: str) -> str:
+    return str(reference) if memo_type == "id" else memo_text_for(reference)
+
+
 def memo_of(row: PaymentRow) -> str:
-    return str(row.reference) if row.memo_type == "id" else memo_text_for(row.reference)
+    return _memo(row.reference, row.memo_type)
+
+
+def _sep7(
+    destination: str,
+    amount: int,
+    asset_code: str,
+    asset_issuer: str | None,
+    reference: int,
+    memo_type: str,
+    network_passphrase: str,
+) -> str:
+    return pay_uri(
+        destination=destination,
+        amount=amount,
+        asset=Asset(asset_code, asset_issuer),
+        memo=_memo(reference, memo_type),
+        memo_type="MEMO_ID" if memo_type == "id" else "MEMO_TEXT",
+        network_passphrase=network_passphrase,
+    )
+
+
+def pay_uri_for(row: PaymentRow, ctx: ViewContext, amount: int) -> str:
+    """The payment's SEP-7 request for `amount` (its `pay_uri` asks for the whole amount)."""
+    return _sep7(
+        row.destination,
+        amount,
+        row.asset_code,
+        row.asset_issuer,
+        row.reference,
+        row.memo_type,
+        ctx.network_passphrase,
+    )
 
 
 def receipt_view(receipt: ReceiptRow) -> dict[str, Any]:
@@ -166,7 +206,6 @@ def _fixed_fields(
     """Every field of the payment object in order; those that change are placeholders (None).
 
     Never handed out: callers copy it (`{**fixed, ...}`), so every value here is immutable."""
-    memo = str(reference) if memo_type == "id" else memo_text_for(reference)
     return {
         "id": payment_id,
         "order_id": order_id,
@@ -181,16 +220,12 @@ def _fixed_fields(
         "destination": destination,
         "muxed_destination": muxed_address(destination, reference) if ctx.muxed_enabled else None,
         "memo_type": memo_type,
-        "memo": memo,
+        "memo": _memo(reference, memo_type),
         "reference": str(reference),
-        "pay_uri": pay_uri(
-            destination=destination,
-            amount=amount,
-            asset=Asset(asset_code, asset_issuer),
-            memo=memo,
-            memo_type="MEMO_ID" if memo_type == "id" else "MEMO_TEXT",
-            network_passphrase=ctx.network_passphrase,
+        "pay_uri": _sep7(
+            destination, amount, asset_code, asset_issuer, reference, memo_type, ctx.network_passphrase
         ),
+        "pay_url": ctx.pay_url(payment_id),
         "flags": None,
         "failure_reason": None,
         "receipts": None,

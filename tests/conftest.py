@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
+from playwright.async_api import BrowserContext
 from stellar_sdk import Asset, Keypair
 
 from api.app import create_app
@@ -27,7 +28,8 @@ from devnet.client import DevnetClient
 from shared.config import AccountSettings, AssetSettings, Settings
 from shared.store.engine import Database
 from shared.store.migrate import upgrade
-from tests.support import Network, devnet_network, running_watcher
+from tests.browser import chromium
+from tests.support import Network, devnet_network, missing, running_watcher
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "horizon-fixtures"
@@ -47,10 +49,10 @@ def fixtures_dir() -> Path:
     """../shared/horizon-fixtures beside the clone: skipped in a user's clone, required in CI."""
     if FIXTURES.is_dir():
         return FIXTURES
-    message = f"Horizon fixtures not found at {FIXTURES} (they live beside the repository, not in it)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + "; CI=true requires them")
-    pytest.skip(message)
+    missing(
+        f"Horizon fixtures not found at {FIXTURES} (they live beside the repository, not in it)",
+        "CI=true requires them",
+    )
 
 
 def _pg_url(database: str) -> str:
@@ -229,3 +231,13 @@ async def another_database(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
         yield _pg_url(name)
     finally:
         _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# --- browser tests -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    """A headless Chromium (Playwright BrowserContext) with a fresh profile; see tests/browser.py."""
+    async with chromium(tmp_path / "chromium-profile") as context:
+        yield context
