@@ -1,11 +1,13 @@
 """API under load: `GET /payments/{id}` and `POST /payments/initiate`, requests/s and latency.
 
-    python -m bench.api [--seconds 10] [--concurrency 32] [--payments 10000]
+    python -m bench.api [--seconds 10] [--concurrency 8,32] [--payments 10000]
                         [--backends sqlite,postgresql]
 
 `paywatch api` runs as its own process (as deployed: one process, production log level), on a
-store holding `--payments` pending payments; an aiohttp client in this process keeps `--concurrency`
-requests in flight for `--seconds` per endpoint. Latency is measured at the client.
+store holding `--payments` pending payments; an aiohttp client in this process keeps each of the
+`--concurrency` levels of requests in flight for `--seconds` per endpoint. Latency is measured at
+the client; with N requests always in flight it is about N / throughput (Little's law), so each
+level is reported: a few in flight shows the latency of one request, many show the throughput.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, process: asyncio.
     raise RuntimeError("paywatch api did not become ready")
 
 
-async def measure(backend: str, corpus: Corpus, *, seconds: float, concurrency: int) -> dict[str, Any]:
+async def measure(backend: str, corpus: Corpus, *, seconds: float, levels: list[int]) -> dict[str, Any]:
     ids = [f"pay_bench{index:020d}" for index in range(len(corpus.payments))]
     async with database(backend) as url:
         db = Database.open(url)
@@ -104,7 +106,7 @@ async def measure(backend: str, corpus: Corpus, *, seconds: float, concurrency: 
             command = [str(Path(sys.executable).with_name("paywatch")), "api", "--config", str(config)]
             process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=subprocess.STDOUT)
             headers = {"Authorization": f"Bearer {key}"}
-            connector = aiohttp.TCPConnector(limit=concurrency)
+            connector = aiohttp.TCPConnector(limit=max(levels))
             try:
                 async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
                     await wait_ready(session, base, process)
@@ -121,12 +123,18 @@ async def measure(backend: str, corpus: Corpus, *, seconds: float, concurrency: 
                             await response.read()
                             return response.status
 
-                    await load(session, get, seconds=min(2.0, seconds), concurrency=concurrency)  # warm-up
-                    result = {
-                        "backend": backend,
-                        "get": await load(session, get, seconds=seconds, concurrency=concurrency),
-                        "initiate": await load(session, initiate, seconds=seconds, concurrency=concurrency),
-                    }
+                    await load(session, get, seconds=min(2.0, seconds), concurrency=max(levels))  # warm-up
+                    result: dict[str, Any] = {"backend": backend, "levels": []}
+                    for concurrency in levels:
+                        result["levels"].append(
+                            {
+                                "concurrency": concurrency,
+                                "get": await load(session, get, seconds=seconds, concurrency=concurrency),
+                                "initiate": await load(
+                                    session, initiate, seconds=seconds, concurrency=concurrency
+                                ),
+                            }
+                        )
             finally:
                 if process.returncode is None:
                     process.terminate()
@@ -148,7 +156,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "runs": [],
     }
     for backend in args.backends.split(","):
-        measured = await measure(backend, corpus, seconds=args.seconds, concurrency=args.concurrency)
+        levels = [int(level) for level in args.concurrency.split(",")]
+        measured = await measure(backend, corpus, seconds=args.seconds, levels=levels)
         results["runs"].append(measured)
         print(json.dumps(measured), flush=True)
     return results
@@ -157,7 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", default="8,32", help="requests in flight; several levels: 8,32")
     parser.add_argument("--payments", type=int, default=10_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
@@ -166,18 +175,18 @@ def main(argv: list[str] | None = None) -> None:
         (
             r["backend"],
             name,
-            r[key]["per_second"],
-            r[key]["p50_ms"],
-            r[key]["p99_ms"],
-            r[key]["errors"] or "none",
+            level["concurrency"],
+            level[key]["per_second"],
+            level[key]["p50_ms"],
+            level[key]["p99_ms"],
+            level[key]["errors"] or "none",
         )
         for r in result["runs"]
         for name, key in (("GET /payments/{id}", "get"), ("POST /payments/initiate", "initiate"))
+        for level in r["levels"]
     ]
-    markdown = (
-        f"{args.concurrency} requests in flight, {args.seconds:g} s per endpoint, "
-        f"{args.payments} payments stored\n\n"
-        + table(["backend", "request", "requests/s", "p50 ms", "p99 ms", "non-2xx"], rows)
+    markdown = f"{args.seconds:g} s per endpoint and level, {args.payments} payments stored\n\n" + table(
+        ["backend", "request", "in flight", "requests/s", "p50 ms", "p99 ms", "non-2xx"], rows
     )
     command = (
         f"python -m bench.api --seconds {args.seconds:g} --concurrency {args.concurrency} "
