@@ -36,6 +36,8 @@ from watcher.streams import StreamRecord
 log = structlog.get_logger("paywatch.watcher.ingest")
 
 STOP = StreamRecord("", "", "")  # sentinel: finish the current batch, then return
+GATHER_SECONDS = 0.005  # a batch keeps growing this long at most while records are still arriving
+GATHER_IDLE_TURNS = 3  # ...and stops after this many loop turns without a new record
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,7 @@ class Ingestor:
 
     async def run(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.batch_size and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch = await self._collect()
             records = [item for item in batch if isinstance(item, StreamRecord) and item is not STOP]
             if records:
                 self.applying = len(records)
@@ -110,6 +110,31 @@ class Ingestor:
         """Records received and not committed yet: queued, or in the batch being applied (which
         may be what is stuck, with the queue empty)."""
         return self.queue.qsize() + self.applying
+
+    async def _collect(self) -> list[QueueItem]:
+        """The next batch: what is queued, plus what is still arriving in the chunks being read.
+
+        A reader hands a page of records over chunk by chunk, and the first record wakes this task:
+        taking only what is queued at that instant would commit a page in many small transactions.
+        So the batch grows while records keep arriving turn by turn, for at most GATHER_SECONDS; a
+        single record with nothing behind it (the steady state) waits only a couple of loop turns.
+        """
+        batch = [await self.queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GATHER_SECONDS
+        idle_turns = 0
+        while len(batch) < self.batch_size:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                idle_turns = 0
+                continue
+            if isinstance(batch[-1], Barrier) or batch[-1] is STOP or idle_turns >= GATHER_IDLE_TURNS:
+                break
+            if loop.time() >= deadline:
+                break
+            idle_turns += 1
+            await asyncio.sleep(0)
+        return batch
 
     async def drained(self) -> None:
         """Return once everything queued so far has been committed."""
