@@ -161,3 +161,9 @@ async def update_receipts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
         ),
         rows,
     )
+
+
+async def poison_tokens(conn: AsyncConnection, stream: str) -> set[str]:
+    """Paging tokens of the records kept as poison for one stream."""
+    query = select(poison_records.c.paging_token).where(poison_records.c.stream == stream)
+    return {row.paging_token for row in await conn.execute(query)}
