@@ -200,4 +200,5 @@ def test_schemathesis_over_the_served_document(api: ServedApi, capsys: pytest.Ca
         print(f"\n{tally.report()}")
     assert not tally.server_errors, "\n".join(tally.server_errors[:10])
     # The run reached the handlers, not only the authentication in front of them.
-    assert tally.statuses[200] + tally.statuses[201] > 0 and tally.statuses[422] > 0, tally.report()
+    assert tally.statuses[200] + tally.statuses[201] > 0, tally.report()
+    assert tally.statuses[422] > 0, tally.report()

@@ -44,7 +44,9 @@ FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthC
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -144,7 +146,9 @@ def test_the_stream_reader_hands_over_only_increasing_int64_ids(script: list[tup
 # --- the record parser ---------------------------------------------------------------------------
 
 
-def payment_record(token: int, amount: str = "1.0000000", memo: dict[str, Any] | None = None) -> dict[str, Any]:
+def payment_record(
+    token: int, amount: str = "1.0000000", memo: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An operation record as Horizon streams it with join=transactions (a payment to ACCOUNT)."""
     tx_hash = f"{token:064x}"
     return {
@@ -237,7 +241,9 @@ def test_the_record_parser_refuses_malformed_records(text: str, extra: Any) -> N
         parse_credits(record, record.get("transaction") if isinstance(record, dict) else None)
 
 
-@given(st.dictionaries(st.sampled_from([*REQUIRED, "type", "from", "to_muxed_id", "asset_type"]), json_values))
+@given(
+    st.dictionaries(st.sampled_from([*REQUIRED, "type", "from", "to_muxed_id", "asset_type"]), json_values)
+)
 @FUZZ
 def test_the_record_parser_takes_any_json(overrides: dict[str, Any]) -> None:
     record = {**payment_record(77 << 32), **overrides}
