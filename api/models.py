@@ -221,6 +221,12 @@ class PaymentListQuery(Query):
     status: PaymentStatus | None = None
     order_id: str | None = Field(default=None, max_length=200)
     buyer_id: str | None = Field(default=None, max_length=200)
+
+    @field_validator("order_id", "buyer_id")
+    @classmethod
+    def _printable_ids(cls, value: str | None) -> str | None:
+        return _printable(value)  # stored ids have none; PostgreSQL cannot even compare a NUL
+
     created_after: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
     created_before: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
     cursor: str | None = Field(
@@ -262,6 +268,11 @@ class TransactionReference(Request):
 
 class AssignReceipt(Request):
     payment_id: str = Field(min_length=1, max_length=40)
+
+    @field_validator("payment_id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str | None:
+        return _printable(value)
 
 
 class EventQuery(Query):

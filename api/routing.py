@@ -8,6 +8,7 @@ content type, parses and validates the body and query with the SAME pydantic mod
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,12 @@ from pydantic import BaseModel, ValidationError
 
 from api.auth import authenticate
 from api.idempotency import HEADER, idempotent
-from api.problems import Problem, validation_problem
+from api.models import ProblemOut
+from api.problems import Problem, not_found, validation_problem
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 JSON_CONTENT_TYPE = "application/json"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ class RouteTable:
         auth: str | None = None,
         authenticator: Callable[[web.Request], Awaitable[None]] | None = None,
     ) -> Callable[[Handler], Handler]:
+        kind = auth or ("bearer" if scope else "none")
+        documented = {**_problems_of(method, path, body, query, kind), **(responses or {})}
+
         def register(handler: Handler) -> Handler:
             self.specs.append(
                 RouteSpec(
@@ -78,9 +84,9 @@ class RouteTable:
                     scope,
                     body,
                     query,
-                    responses or {},
+                    documented,
                     tag,
-                    auth or ("bearer" if scope else "none"),
+                    kind,
                     authenticator,
                 )
             )
@@ -91,6 +97,26 @@ class RouteTable:
     def install(self, app: web.Application) -> None:
         for spec in self.specs:
             app.router.add_route(spec.method, spec.path, _wrap(spec))
+
+
+def _problems_of(
+    method: str, path: str, body: type[BaseModel] | None, query: type[BaseModel] | None, auth: str
+) -> dict[int, type[BaseModel] | None]:
+    """The problems the wrapper itself may answer for a route, so that its document lists them all."""
+    statuses: set[int] = set()
+    if body is not None:
+        statuses |= {400, 413, 415, 422}  # malformed JSON, too large, content type, validation
+    if query is not None:
+        statuses.add(422)
+    if "{" in path:
+        statuses.add(404)  # a path value that cannot name anything
+    if auth == "bearer":
+        statuses |= {401, 403}
+        if method == "POST":
+            statuses |= {400, 409, 422}  # Idempotency-Key: malformed, in flight, reused
+    elif auth == "webhook":
+        statuses |= {401, 404, 409}  # bad or stale signature, no inbound secret, replayed message
+    return dict.fromkeys(sorted(statuses), ProblemOut)
 
 
 def _errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -130,6 +156,10 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 def _wrap(spec: RouteSpec) -> Handler:
     async def run(request: web.Request) -> web.StreamResponse:
+        if any(_CONTROL.search(value) for value in request.match_info.values()):
+            # No stored id has control characters (requests that create them are refused), and
+            # PostgreSQL cannot even compare a NUL: such a path names nothing.
+            raise not_found("resource")
         kwargs: dict[str, Any] = {}
         if spec.query is not None:
             kwargs["query"] = parse_query(request, spec.query)

@@ -117,6 +117,7 @@ async def test_inbound_webhooks_need_a_fresh_signature_and_are_never_replayed(
     assert await post(sign_headers([INBOUND_SECRET], "m-future", now + 301, body)) == 401
     assert await post(sign_headers([INBOUND_SECRET], "m-edge", now - 290, body)) == 502
     assert await post(sign_headers(["whsec_b3RoZXI="], "m-other", now, body)) == 401
+    assert await post(sign_headers([INBOUND_SECRET], "m" * 256, now, body)) == 401  # ids are kept: bounded
     resigned = sign_headers([INBOUND_SECRET], "m-ok", now, body)
     resigned["webhook-id"] = "m-ok2"  # the id is signed too: changing it breaks the signature
     assert await post(resigned) == 401
@@ -146,6 +147,63 @@ async def test_a_replayed_inbound_message_id_is_refused(shop: Shop) -> None:
         again = await client.post("/payments/webhook/stellar", data=body, headers=headers)
         assert again.status == 409
         assert again.headers["Content-Type"].startswith("application/problem+json")
+
+
+HOSTILE = [
+    "'",
+    '"',
+    'it\'s "quoted"',
+    "1'; DROP TABLE payments; --",
+    "' OR '1'='1",
+    "a\x00b",
+    "\x00",
+    "line\nbreak",
+    "back\\slash",
+    "%00%27",
+    "emoji 💸 and RTL \u202e",
+    "x" * 200,
+    "x" * 201,
+    "y" * 60_000,
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+async def test_hostile_strings_are_stored_exactly_or_refused_cleanly(
+    client: TestClient[Any, Any], db: Database, value: str
+) -> None:
+    key = await new_api_key(db, ("payments:read", "payments:write"))
+    body = {
+        "order_id": value,
+        "amount": "1",
+        "currency": "XLM",
+        "buyer_id": value,
+        "metadata": {value: [value]},
+    }
+    created = await client.post("/payments/initiate", json=body, headers=auth(key))
+    assert created.status in (201, 413, 422), await created.text()
+    if created.status == 201:
+        payment = await created.json()
+        assert (payment["order_id"], payment["buyer_id"], payment["metadata"]) == (
+            value,
+            value,
+            {value: [value]},
+        )
+        again = await client.get(f"/payments/{payment['id']}", headers=auth(key))
+        assert (await again.json())["order_id"] == value
+    else:
+        assert created.headers["Content-Type"].startswith("application/problem+json")
+        async with db.read() as conn:
+            assert sum((await payment_store.count_by_status(conn)).values()) == 0
+    # The same value as a filter and in paths: an answer, never a server error.
+    listed = await client.get(
+        "/payments", params={"order_id": value[:200], "buyer_id": value[:200]}, headers=auth(key)
+    )
+    assert listed.status in (200, 422)
+    short = value[:4000]  # a request line over 8 KiB is the HTTP server's plain 400 (docs/decisions.md)
+    for path in (f"/payments/order/{short}", f"/payments/buyer/{short}/stats", f"/payments/{short}"):
+        response = await client.get(path.replace("%", "%25").replace("\n", "%0A"), headers=auth(key))
+        assert response.status in (200, 404, 422), (path[:60], response.status)
+        assert response.headers["Content-Type"].startswith(("application/json", "application/problem+json"))
 
 
 # --- strkeys with bad checksums, wherever they enter ---------------------------------------------
