@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ from watcher.streams import StreamReader, StreamRecord
 ACCOUNT = Keypair.random().public_key
 PAYER = Keypair.random().public_key
 STREAM = f"account:{ACCOUNT}"
-FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=60)
+# Examples per property: CI-sized by default; `make fuzz` raises it (docs/security.md).
+EXAMPLES = int(os.environ.get("PAYWATCH_HORIZON_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -292,7 +295,7 @@ def rig(db_url: str) -> Iterator[IngestRig]:
 
 
 @given(data=st.data())
-@settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=25)
+@settings(deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=EXAMPLES // 2)
 def test_malformed_records_become_poison_and_the_cursor_moves_only_past_handled_ones(
     rig: IngestRig, data: st.DataObject
 ) -> None:
