@@ -227,6 +227,13 @@ class PaymentListQuery(Query):
     def _printable_ids(cls, value: str | None) -> str | None:
         return _printable(value)  # stored ids have none; PostgreSQL cannot even compare a NUL
 
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_in_range(cls, value: str | None) -> str | None:
+        if value is not None and int(value) > ID_MAX:
+            raise ValueError("not a cursor this API gave out")  # 19 digits may exceed int64
+        return value
+
     created_after: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
     created_before: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
     cursor: str | None = Field(

@@ -195,6 +195,8 @@ async def test_hostile_strings_are_stored_exactly_or_refused_cleanly(
         async with db.read() as conn:
             assert sum((await payment_store.count_by_status(conn)).values()) == 0
     # The same value as a filter and in paths: an answer, never a server error.
+    beyond = await client.get("/payments", params={"cursor": str(2**63)}, headers=auth(key))
+    assert beyond.status == 422  # a cursor past int64 would overflow the store's query
     listed = await client.get(
         "/payments", params={"order_id": value[:200], "buyer_id": value[:200]}, headers=auth(key)
     )
