@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from shared.signatures import sign_headers
 from tests.served import INBOUND_SECRET, ServedApi, served_api
 
-EXAMPLES = int(os.environ.get("PAYWATCH_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PAYWATCH_FUZZ_EXAMPLES", "25"))
 PROBLEM = "application/problem+json"
 WRONG_KEYS = (
     "pw_aaaaaaaaaaaa_" + "A" * 43,  # well formed, unknown id
