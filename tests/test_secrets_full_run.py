@@ -12,24 +12,16 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from stellar_sdk import IdMemo
 
 from shared.signatures import sign_headers
 from tests.ops_support import Daemon, paywatch_cli
-from tests.support import Network, devnet_network, eventually
-
-
-@pytest.fixture
-async def network() -> AsyncIterator[Network]:
-    async with devnet_network() as net:
-        yield net
+from tests.support import Network, eventually
 
 
 class Receiver:

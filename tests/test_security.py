@@ -9,11 +9,10 @@ import io
 import json
 import time
 import tracemalloc
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
-import structlog
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
@@ -21,7 +20,6 @@ from api.app import create_app
 from shared import apikeys
 from shared.apply import context_from_settings
 from shared.config import ConfigError, load_settings
-from shared.logging import configure
 from shared.signatures import sign_headers
 from shared.stellar.horizon import HorizonClient
 from shared.stellar.records import RecordError, parse_credits
@@ -32,7 +30,7 @@ from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
 from tests.conftest import Shop, make_settings, new_api_key
-from tests.support import Network, devnet_network, running_watcher
+from tests.support import Network, running_watcher
 from tests.test_fuzz_horizon import payment_record
 from watcher.daemon import Watcher
 from watcher.ingest import Ingestor
@@ -52,16 +50,6 @@ async def client(db: Database, db_url: str, aiohttp_client: Any) -> TestClient[A
     settings = make_settings(db_url, [ACCOUNT], inbound_webhook={"secret": INBOUND_SECRET})
     test_client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, db))
     return test_client
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    configure("debug", "json", stream=out)
-    try:
-        yield out
-    finally:
-        structlog.reset_defaults()
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -425,9 +413,3 @@ async def test_the_watcher_warns_about_accounts_without_the_memo_required_flag(
     ]
     assert [line["account"] for line in warnings] == [bare.public_key]
     assert warnings[0]["level"] == "warning"
-
-
-@pytest.fixture
-async def network() -> Any:
-    async with devnet_network() as net:
-        yield net
