@@ -275,7 +275,9 @@ class Watcher:
 
     async def _check_memo_required(self) -> None:
         """Warn (once per leadership) about receiving accounts without SEP-29's memo-required flag."""
-        self.memo_not_required = await check_memo_required(self.horizon, self.settings.account_addresses)
+        self.memo_not_required = await check_memo_required(
+            self.horizon, self.settings.account_addresses, self.budget
+        )
         self.memo_checked.set()
 
     async def _announce_ready(self) -> None:

@@ -8,6 +8,7 @@ which paywatch never holds.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,6 +21,10 @@ from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
 log = structlog.get_logger("paywatch.watcher.sep29")
 
 MEMO_REQUIRED_KEY = "config.memo_required"
+# The check spends Horizon's per-IP request budget: the first few accounts at once, then the rest at
+# a small share of the budget (1,000 accounts must not cost 1,000 requests in a burst).
+BURST = 5
+BUDGET_SHARE = 0.02
 MEMO_REQUIRED_VALUE = base64.b64encode(b"1").decode()  # Horizon shows data entries in base64: "MQ=="
 
 
@@ -29,10 +34,15 @@ def requires_memo(account: Mapping[str, Any]) -> bool:
     return isinstance(data, Mapping) and data.get(MEMO_REQUIRED_KEY) == MEMO_REQUIRED_VALUE
 
 
-async def check_memo_required(horizon: HorizonClient, accounts: Iterable[str]) -> list[str]:
+async def check_memo_required(
+    horizon: HorizonClient, accounts: Iterable[str], budget_per_hour: int
+) -> list[str]:
     """Warn about each receiving account without the flag; returns those accounts."""
     missing = []
-    for address in accounts:
+    pace = 3600 / max(budget_per_hour * BUDGET_SHARE, 1e-9)
+    for index, address in enumerate(accounts):
+        if index >= BURST:
+            await asyncio.sleep(pace)
         try:
             account = await horizon.get(f"/accounts/{address}")
         except NotFound:
