@@ -11,7 +11,7 @@ from shared.config import WEBHOOK_NAME_PATTERN
 from shared.domain.amounts import AmountError, parse_amount
 from shared.domain.lifecycle import EventType
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,7})?$"
 STROOP_AMOUNT_PATTERN = r"^[0-9]+\.[0-9]{7}$"
 # Ids and cursors are signed 64-bit integers in the store: a larger number is refused (422), not sent
@@ -36,7 +36,7 @@ Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _printable(value: str | None) -> str | None:
-    if value is not None and _CONTROL.search(value):
+    if value is not None and CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -221,6 +221,12 @@ class PaymentListQuery(Query):
     status: PaymentStatus | None = None
     order_id: str | None = Field(default=None, max_length=200)
     buyer_id: str | None = Field(default=None, max_length=200)
+    created_after: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
+    created_before: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
+    cursor: str | None = Field(
+        default=None, pattern=r"^[0-9]{1,19}$", description="next_cursor of the previous page"
+    )
+    limit: int = Field(default=50, ge=1, le=200)
 
     @field_validator("order_id", "buyer_id")
     @classmethod
@@ -233,13 +239,6 @@ class PaymentListQuery(Query):
         if value is not None and int(value) > ID_MAX:
             raise ValueError("not a cursor this API gave out")  # 19 digits may exceed int64
         return value
-
-    created_after: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
-    created_before: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
-    cursor: str | None = Field(
-        default=None, pattern=r"^[0-9]{1,19}$", description="next_cursor of the previous page"
-    )
-    limit: int = Field(default=50, ge=1, le=200)
 
 
 class PaymentList(BaseModel):

@@ -8,7 +8,6 @@ content type, parses and validates the body and query with the SAME pydantic mod
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 from api.auth import authenticate
 from api.idempotency import HEADER, idempotent
-from api.models import ProblemOut
+from api.models import CONTROL_CHARACTERS, ProblemOut
 from api.problems import Problem, not_found, validation_problem
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 JSON_CONTENT_TYPE = "application/json"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -156,7 +154,7 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 def _wrap(spec: RouteSpec) -> Handler:
     async def run(request: web.Request) -> web.StreamResponse:
-        if any(_CONTROL.search(value) for value in request.match_info.values()):
+        if any(CONTROL_CHARACTERS.search(value) for value in request.match_info.values()):
             # No stored id has control characters (requests that create them are refused), and
             # PostgreSQL cannot even compare a NUL: such a path names nothing.
             raise not_found("resource")
