@@ -324,3 +324,16 @@ def test_malformed_records_become_poison_and_the_cursor_moves_only_past_handled_
     assert not set(valid) & poison
     assert set(malformed) <= poison, "a malformed record was not kept for review"
     assert not set(malformed) & receipted, "a malformed record became a receipt"
+
+
+@pytest.mark.parametrize("text", ["l\x00", '{"id": "\x00"}', "\x00" * 10])
+def test_a_nul_in_a_malformed_record_is_kept_too(rig: IngestRig, text: str) -> None:
+    """Found by the long run: PostgreSQL text cannot hold a NUL, and the batch was retried for ever."""
+    token = str(next(rig.tokens))
+
+    async def ingest() -> set[str]:
+        await asyncio.wait_for(rig.ingestor.apply_batch([StreamRecord(STREAM, token, text)]), 30)
+        async with rig.db.read() as conn:
+            return await receipt_store.poison_tokens(conn, STREAM)
+
+    assert token in rig.background.run(ingest())

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
+from stellar_sdk import IdMemo, TextMemo
 
 from api.app import create_app
 from shared import apikeys
@@ -30,7 +31,7 @@ from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
 from tests.conftest import Shop, make_settings, new_api_key
-from tests.support import Network, running_watcher
+from tests.support import Network, initiate, running_watcher, wait_receipt, wait_status
 from tests.test_fuzz_horizon import payment_record
 from watcher.daemon import Watcher
 from watcher.ingest import Ingestor
@@ -413,3 +414,18 @@ async def test_the_watcher_warns_about_accounts_without_the_memo_required_flag(
     ]
     assert [line["account"] for line in warnings] == [bare.public_key]
     assert warnings[0]["level"] == "warning"
+
+
+async def test_a_text_memo_with_a_nul_byte_is_recorded_and_the_watcher_goes_on(watching: Shop) -> None:
+    """A NUL is a valid memo byte on Stellar, but no store text column can hold one."""
+    shop = watching
+    odd = await shop.client.pay(shop.buyer, shop.merchant.public_key, "1", memo=TextMemo(b"pw-\x00x"))
+    assert odd.successful, odd.result_codes
+    receipt = await wait_receipt(shop.db, odd.hash)
+    assert (receipt.disposition, receipt.memo) == ("unmatched", "pw-\ufffdx")
+    created = await initiate(shop.api, shop.key, order_id="after-nul", amount="2", currency="XLM")
+    paid = await shop.client.pay(
+        shop.buyer, shop.merchant.public_key, "2", memo=IdMemo(int(created["reference"]))
+    )
+    assert paid.successful
+    await wait_status(shop.db, created["id"], "confirmed")
