@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= paywatch.toml
 
-.PHONY: run test lint demo devnet screenshots clean
+.PHONY: run test lint fuzz demo devnet screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ run: $(STAMP)
 ## make test: lint, type-check and the whole test suite (SQLite, and PostgreSQL when reachable).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make fuzz: the long local fuzzing run (API over OpenAPI on both backends, Horizon input); docs/security.md
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	PAYWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PAYWATCH_FUZZ_RANDOM=1 \
+	PAYWATCH_HORIZON_FUZZ_EXAMPLES=$$(( $(FUZZ_EXAMPLES) * 10 )) \
+	$(BIN)/pytest tests/test_fuzz_api.py tests/test_fuzz_horizon.py -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shared.config import WEBHOOK_NAME_PATTERN
 from shared.domain.amounts import AmountError, parse_amount
 from shared.domain.lifecycle import EventType
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,7})?$"
 STROOP_AMOUNT_PATTERN = r"^[0-9]+\.[0-9]{7}$"
+# Ids and cursors are signed 64-bit integers in the store: a larger number is refused (422), not sent
+# to the database (where it would overflow).
+ID_MAX = 2**63 - 1
+
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take "0" or "1700000000" as a Unix time; the document says RFC 3339.
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time with a time zone (e.g. 2026-11-26T17:40:02Z)")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _printable(value: str | None) -> str | None:
-    if value is not None and _CONTROL.search(value):
+    if value is not None and CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -150,7 +169,9 @@ class ReceiptListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")  # query values arrive as strings
 
     unmatched: bool = False
-    after: int = Field(default=0, ge=0, description="Cursor: the last receipt id of the previous page")
+    after: int = Field(
+        default=0, ge=0, le=ID_MAX, description="Cursor: the last receipt id of the previous page"
+    )
     limit: int = Field(default=50, ge=1, le=500)
 
 
@@ -200,12 +221,24 @@ class PaymentListQuery(Query):
     status: PaymentStatus | None = None
     order_id: str | None = Field(default=None, max_length=200)
     buyer_id: str | None = Field(default=None, max_length=200)
-    created_after: AwareDatetime | None = Field(default=None, description="RFC 3339 with a time zone")
-    created_before: AwareDatetime | None = Field(default=None, description="RFC 3339 with a time zone")
+    created_after: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
+    created_before: Rfc3339 | None = Field(default=None, description="RFC 3339 with a time zone")
     cursor: str | None = Field(
         default=None, pattern=r"^[0-9]{1,19}$", description="next_cursor of the previous page"
     )
     limit: int = Field(default=50, ge=1, le=200)
+
+    @field_validator("order_id", "buyer_id")
+    @classmethod
+    def _printable_ids(cls, value: str | None) -> str | None:
+        return _printable(value)  # stored ids have none; PostgreSQL cannot even compare a NUL
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_in_range(cls, value: str | None) -> str | None:
+        if value is not None and int(value) > ID_MAX:
+            raise ValueError("not a cursor this API gave out")  # 19 digits may exceed int64
+        return value
 
 
 class PaymentList(BaseModel):
@@ -242,9 +275,14 @@ class TransactionReference(Request):
 class AssignReceipt(Request):
     payment_id: str = Field(min_length=1, max_length=40)
 
+    @field_validator("payment_id")
+    @classmethod
+    def _printable_id(cls, value: str) -> str | None:
+        return _printable(value)
+
 
 class EventQuery(Query):
-    after: int = Field(default=0, ge=0, description="return events with an id greater than this")
+    after: int = Field(default=0, ge=0, le=ID_MAX, description="return events with an id greater than this")
     limit: int = Field(default=100, ge=1, le=1000)
     type: str | None = Field(default=None, max_length=400, description="comma-separated event types")
 
@@ -339,7 +377,7 @@ class DeliveryListQuery(Query):
     endpoint: str | None = Field(
         default=None, pattern=WEBHOOK_NAME_PATTERN, description="an endpoint's configured name"
     )
-    event_id: int | None = Field(default=None, ge=1)
+    event_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     cursor: str | None = Field(
         default=None, pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page"
     )

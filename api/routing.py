@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from api.auth import authenticate
 from api.idempotency import HEADER, idempotent
-from api.problems import Problem, validation_problem
+from api.models import CONTROL_CHARACTERS, ProblemOut
+from api.problems import Problem, not_found, validation_problem
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 JSON_CONTENT_TYPE = "application/json"
@@ -68,6 +69,9 @@ class RouteTable:
         auth: str | None = None,
         authenticator: Callable[[web.Request], Awaitable[None]] | None = None,
     ) -> Callable[[Handler], Handler]:
+        kind = auth or ("bearer" if scope else "none")
+        documented = {**_problems_of(method, path, body, query, kind), **(responses or {})}
+
         def register(handler: Handler) -> Handler:
             self.specs.append(
                 RouteSpec(
@@ -78,9 +82,9 @@ class RouteTable:
                     scope,
                     body,
                     query,
-                    responses or {},
+                    documented,
                     tag,
-                    auth or ("bearer" if scope else "none"),
+                    kind,
                     authenticator,
                 )
             )
@@ -91,6 +95,26 @@ class RouteTable:
     def install(self, app: web.Application) -> None:
         for spec in self.specs:
             app.router.add_route(spec.method, spec.path, _wrap(spec))
+
+
+def _problems_of(
+    method: str, path: str, body: type[BaseModel] | None, query: type[BaseModel] | None, auth: str
+) -> dict[int, type[BaseModel] | None]:
+    """The problems the wrapper itself may answer for a route, so that its document lists them all."""
+    statuses: set[int] = set()
+    if body is not None:
+        statuses |= {400, 413, 415, 422}  # malformed JSON, too large, content type, validation
+    if query is not None:
+        statuses.add(422)
+    if "{" in path:
+        statuses.add(404)  # a path value that cannot name anything
+    if auth == "bearer":
+        statuses |= {401, 403}
+        if method == "POST":
+            statuses |= {400, 409, 422}  # Idempotency-Key: malformed, in flight, reused
+    elif auth == "webhook":
+        statuses |= {401, 404, 409}  # bad or stale signature, no inbound secret, replayed message
+    return dict.fromkeys(sorted(statuses), ProblemOut)
 
 
 def _errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -129,7 +153,14 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 
 def _wrap(spec: RouteSpec) -> Handler:
+    # A route whose 404 is a page of its own (the checkout page) checks its path values itself.
+    problem_404 = not isinstance(spec.responses.get(404), Media)
+
     async def run(request: web.Request) -> web.StreamResponse:
+        if problem_404 and any(CONTROL_CHARACTERS.search(v) for v in request.match_info.values()):
+            # No stored id has control characters (requests that create them are refused), and
+            # PostgreSQL cannot even compare a NUL: such a path names nothing.
+            raise not_found("resource")
         kwargs: dict[str, Any] = {}
         if spec.query is not None:
             kwargs["query"] = parse_query(request, spec.query)

@@ -11,9 +11,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 
 TOLERANCE_SECONDS = 300
+_MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,255}", re.ASCII)  # kept for replay protection: bounded
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of the format, not a secret
 
 
@@ -61,6 +63,8 @@ def verify(
     presented = headers.get("webhook-signature", "")
     if not message_id or not timestamp_text or not presented:
         raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise SignatureError("webhook-id must be 1-255 visible ASCII characters")
     if not timestamp_text.isascii() or not timestamp_text.isdigit() or len(timestamp_text) > 12:
         raise SignatureError("webhook-timestamp is not a unix time in seconds")
     timestamp = int(timestamp_text)

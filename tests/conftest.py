@@ -9,6 +9,7 @@ template migrated once per session.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient
 from playwright.async_api import BrowserContext
 from stellar_sdk import Asset, Keypair
@@ -26,6 +28,7 @@ from stellar_sdk import Asset, Keypair
 from api.app import create_app
 from devnet.client import DevnetClient
 from shared.config import AccountSettings, AssetSettings, Settings
+from shared.logging import configure
 from shared.store.engine import Database
 from shared.store.migrate import upgrade
 from tests.browser import chromium
@@ -154,6 +157,17 @@ async def new_api_key(db: Database, scopes: tuple[str, ...] = ("admin",)) -> str
     from paywatch.keys import create_key
 
     return await create_key(db, "test", scopes)
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """structlog configured as paywatch does it, into a buffer; structlog's defaults again after."""
+    out = io.StringIO()
+    configure("debug", "json", stream=out)
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from stellar_sdk import IdMemo
 
 from api.app import create_app
 from shared.journal import JournalSender, encode, field_name, stream_is_journal
-from shared.logging import choose_format, configure
+from shared.logging import choose_format
 from shared.store.engine import Database
 from tests.conftest import make_settings, new_api_key
 from tests.ops_support import Daemon, JournalSocket, parse_journal_entry, socket_dir
@@ -35,17 +35,6 @@ def journal() -> Iterator[JournalSocket]:
             yield sock
         finally:
             sock.close()
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """structlog configured as paywatch does it, into a buffer; structlog's defaults again after."""
-    out = io.StringIO()
-    configure("debug", "json", stream=out)
-    try:
-        yield out
-    finally:
-        structlog.reset_defaults()
 
 
 @pytest.fixture

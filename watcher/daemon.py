@@ -55,6 +55,7 @@ from watcher.ingest import STOP, Ingestor, QueueItem
 from watcher.leadership import Leadership
 from watcher.metrics_http import MetricsServer
 from watcher.positions import cursor_before
+from watcher.sep29 import check_memo_required
 from watcher.streams import StreamReader, StreamRecord
 from watcher.tasks import cancel_all
 from watcher.webhook_dispatcher import WebhookDispatcher
@@ -99,6 +100,9 @@ class Watcher:
         self.readers: dict[str, StreamReader] = {}
         self.destinations: dict[str, datetime | None] = {}  # watched → oldest pending payment (hint)
         self.followers: set[str] = set()  # network mode: destinations covered by the network stream
+        # SEP-29: receiving accounts found without the memo-required flag (set once checked)
+        self.memo_not_required: list[str] = []
+        self.memo_checked = asyncio.Event()
         self.mode: Mode = "network" if settings.watcher.mode == "network" else "accounts"
         self.switches = 0
         self.ready = asyncio.Event()
@@ -251,6 +255,7 @@ class Watcher:
             self._spawn(self._listen_for_payments(), name="listen")
         self._spawn(self._supervise(), critical=True, name="supervise")
         self._spawn(self._announce_ready(), name="announce ready")
+        self._spawn(self._check_memo_required(), name="memo-required check")
         log.info("watcher started", mode=self.mode, destinations=len(self.destinations))
         outcome = await self._wait(stop)
         if outcome == "lost":
@@ -267,6 +272,13 @@ class Watcher:
         if isinstance(outcome, BaseException):
             raise outcome
         return "stopped"
+
+    async def _check_memo_required(self) -> None:
+        """Warn (once per leadership) about receiving accounts without SEP-29's memo-required flag."""
+        self.memo_not_required = await check_memo_required(
+            self.horizon, self.settings.account_addresses, self.budget
+        )
+        self.memo_checked.set()
 
     async def _announce_ready(self) -> None:
         """READY=1 once the streams run (SPEC §5.5): every stream opened at start is positioned and its

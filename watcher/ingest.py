@@ -35,6 +35,11 @@ from watcher.streams import StreamRecord
 
 log = structlog.get_logger("paywatch.watcher.ingest")
 
+# What a malformed record can raise while parsed: JSON nested deeper than the interpreter's recursion
+# limit raises RecursionError, which must not stop the ingestor (it would stop on the same record
+# again after every restart).
+MALFORMED = (ValueError, RecordError, RecursionError)
+
 STOP = StreamRecord("", "", "")  # sentinel: finish the current batch, then return
 GATHER_SECONDS = 0.005  # a batch keeps growing this long at most while records are still arriving
 GATHER_IDLE_TURNS = 3  # ...and stops after this many loop turns without a new record
@@ -151,8 +156,8 @@ class Ingestor:
         """
         try:
             return await self._prepare(item, item.data)
-        except (ValueError, RecordError) as exc:
-            first_error = str(exc)[:500]
+        except MALFORMED as exc:
+            first_error = str(exc)[:500] or type(exc).__name__
         log.warning(
             "malformed record on the stream; reading it again",
             stream=item.stream,
@@ -172,7 +177,7 @@ class Ingestor:
             )
         try:
             return await self._prepare(item, again)
-        except (ValueError, RecordError) as exc:
+        except MALFORMED as exc:
             return Prepared(
                 item,
                 [],

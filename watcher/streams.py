@@ -21,6 +21,7 @@ import structlog
 from shared import metrics
 from shared.clock import utcnow
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound, RateLimited, StreamFailed
+from shared.stellar.records import is_paging_token
 from shared.stellar.sse import SSEError, SSEEvent
 from watcher.backoff import Backoff
 
@@ -138,8 +139,10 @@ class StreamReader:
                 break
             if event.event == "error":
                 raise StreamFailed(f"Horizon stream error: {event.data[:200]}")
-            if event.id is None or not event.id.isdigit():
-                continue  # not a record: nothing to place in the stream's order
+            if not is_paging_token(event.id):
+                # Not a record, or an id that cannot be a cursor ("²", 30 digits): nothing to place in
+                # the stream's order, and the cursor never moves to it.
+                continue
             if int(event.id) <= int(self.cursor):
                 self.state.repeats += 1  # a repeated record: already handed over
                 continue

@@ -38,7 +38,14 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-@ROUTES.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", scope=None, tag="system")
+@ROUTES.route(
+    "GET",
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    scope=None,
+    responses={200: None},
+    tag="system",
+)
 async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
@@ -51,6 +58,7 @@ _prometheus = make_aiohttp_handler(REGISTRY)
     "/metrics",
     summary="Prometheus metrics (text exposition; OpenMetrics when asked for in Accept)",
     scope=None,
+    responses={200: None},
     tag="system",
 )
 async def metrics(request: web.Request) -> web.StreamResponse:

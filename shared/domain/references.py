@@ -81,7 +81,9 @@ class Memo:
         if isinstance(self.value, int):
             return str(self.value)
         if self.kind == "text":
-            return self.value.decode("utf-8", errors="replace")
+            # A NUL is a valid memo byte but no text column can hold it (PostgreSQL refuses it, and the
+            # batch carrying it would be retried for ever): shown as U+FFFD like other undecodable bytes.
+            return self.value.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         return self.value.hex()
 
 

@@ -75,7 +75,7 @@ async def _raise_for(response: aiohttp.ClientResponse) -> None:
         body = await response.read()
         parsed = json.loads(body)
         problem = parsed if isinstance(parsed, dict) else None
-    except (ValueError, aiohttp.ClientError):
+    except (ValueError, RecursionError, aiohttp.ClientError):
         problem = None
     retry_after = _retry_after(response.headers.get("Retry-After"))
     if response.status == 404:
@@ -137,7 +137,7 @@ class HorizonClient:
         self.record_success()
         try:
             parsed = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python goes
             raise HorizonError("Horizon sent a body that is not JSON") from exc
         if not isinstance(parsed, dict):
             raise HorizonError("Horizon sent JSON that is not an object")

@@ -15,7 +15,7 @@ import binascii
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from shared.domain.amounts import AmountError, parse_horizon_amount
 from shared.domain.assets import NATIVE, Asset, AssetError, asset_from_horizon
@@ -33,6 +33,9 @@ class RecordError(ValueError):
 
 
 _TX_HASH = re.compile(r"[0-9a-f]{64}")
+# A payer as Horizon prints it: G… or C… (56 characters) or M… (69).
+_ADDRESS = re.compile(r"[GC][A-Z2-7]{55}|M[A-Z2-7]{68}", re.ASCII)
+UINT32_MAX = 2**32 - 1
 
 
 def _str(record: Mapping[str, Any], key: str) -> str:
@@ -42,9 +45,20 @@ def _str(record: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def is_paging_token(value: object) -> TypeGuard[str]:
+    """ASCII digits of a non-negative int64 (str.isdigit() alone also takes "²" and "١٢")."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 19
+        and value.isascii()
+        and value.isdigit()
+        and int(value) <= 2**63 - 1
+    )
+
+
 def _token(record: Mapping[str, Any], key: str) -> str:
     value = _str(record, key)
-    if not value.isascii() or not value.isdigit() or len(value) > 20 or int(value) > 2**63 - 1:
+    if not is_paging_token(value):
         raise RecordError(f"field {key!r} is not a paging token")
     return value
 
@@ -167,7 +181,12 @@ def parse_credits(record: Mapping[str, Any], transaction: Mapping[str, Any] | No
             return []
     memo = parse_memo(transaction)
     ledger_value = transaction.get("ledger") if transaction is not None else None
-    ledger = ledger_value if isinstance(ledger_value, int) else ledger_of_token(operation_id)
+    if ledger_value is None:
+        ledger = ledger_of_token(operation_id)
+    elif type(ledger_value) is int and 0 < ledger_value <= UINT32_MAX:
+        ledger = ledger_value
+    else:  # a ledger sequence is a uint32; anything else would not fit the store's column either
+        raise RecordError("field 'ledger' of the transaction is not a ledger sequence")
 
     def credit(
         part: int, destination: str, amount: int | None, asset: Asset, source: str | None, muxed: int | None
@@ -240,13 +259,15 @@ def _contract_credits(record: Mapping[str, Any], credit: Any) -> list[Credit]:
         if not is_account_id(to):
             continue  # credited to a contract (C…) or absent: not a receiving account
         source = change.get("from")
+        if not isinstance(source, str) or _ADDRESS.fullmatch(source) is None:
+            source = None  # shown as unknown rather than stored as whatever arrived
         credits.append(
             credit(
                 part,
                 to,
                 _amount(change, "amount"),
                 _asset(change),
-                source if isinstance(source, str) else None,
+                source,
                 _uint64(change.get("destination_muxed_id"), "destination_muxed_id"),
             )
         )

@@ -116,7 +116,10 @@ async def insert_poison(conn: AsyncConnection, values: dict[str, Any]) -> None:
         )
     )
     if exists.first() is None:
-        await conn.execute(insert(poison_records).values(**values))
+        # The raw text is whatever arrived, NULs included, which PostgreSQL text cannot hold: escaped
+        # as JSON would write them, so that the record is kept rather than its batch retried for ever.
+        kept = {k: v.replace("\x00", "\\u0000") if isinstance(v, str) else v for k, v in values.items()}
+        await conn.execute(insert(poison_records).values(**kept))
 
 
 async def list_receipts(conn: AsyncConnection, *, after_id: int = 0, limit: int = 100) -> list[ReceiptRow]:
@@ -161,3 +164,9 @@ async def update_receipts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> 
         ),
         rows,
     )
+
+
+async def poison_tokens(conn: AsyncConnection, stream: str) -> set[str]:
+    """Paging tokens of the records kept as poison for one stream."""
+    query = select(poison_records.c.paging_token).where(poison_records.c.stream == stream)
+    return {row.paging_token for row in await conn.execute(query)}
