@@ -208,7 +208,7 @@ async def requests_per_hour(
         startup_seconds = time.monotonic() - started
         startup = net.request_counts.budget_spent()
         await asyncio.sleep(window)  # measuring a rate over a fixed window
-        spent = net.request_counts.budget_spent(seconds=window)
+        spent = net.request_counts.spent_by_kind(seconds=window)
         chosen = watcher.mode
         stop.set()
         await task
@@ -219,7 +219,9 @@ async def requests_per_hour(
         "mode": chosen,
         "startup_requests": startup,
         "startup_seconds": round(startup_seconds, 1),
-        "per_hour": round(spent * 3600 / window),
+        "per_hour": round((spent["rest"] + spent["stream_iterations"]) * 3600 / window),
+        "rest_per_hour": round(spent["rest"] * 3600 / window),
+        "stream_per_hour": round(spent["stream_iterations"] * 3600 / window),
     }
 
 
@@ -249,7 +251,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     single = await requests_per_hour(
         1, 1, mode="accounts", ledger_seconds=args.ledger_seconds, window=args.window
     )
-    results["single_stream_per_hour"] = single["per_hour"]
+    # What one more open stream costs: the single account stream's share (REST is per process).
+    results["single_stream_per_hour"] = single["stream_per_hour"]
     print(json.dumps(single), flush=True)
     for destinations in (int(d) for d in args.budget_destinations.split(",")):
         for payments in (int(p) for p in args.budget_payments.split(",")):
@@ -260,7 +263,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ledger_seconds=args.ledger_seconds,
                 window=args.window,
             )
-            measured["one_stream_per_payment_per_hour"] = single["per_hour"] * measured["payments"]
+            measured["one_stream_per_payment_per_hour"] = (
+                single["stream_per_hour"] * measured["payments"] + measured["rest_per_hour"]
+            )
             results["requests"].append(measured)
             print(json.dumps(measured), flush=True)
     return results
@@ -301,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
             r["payments"],
             r["mode"],
             r["startup_requests"],
+            r["rest_per_hour"],
+            r["stream_per_hour"],
             r["per_hour"],
             r["one_stream_per_payment_per_hour"],
         )
@@ -323,14 +330,17 @@ def main(argv: list[str] | None = None) -> None:
             resource_rows,
         )
         + f"\n\nHorizon requests charged to the budget, counted at the devnet over {args.window:g} s "
-        f"with a ledger every {args.ledger_seconds:g} s, per hour (budget {BUDGET}/hour); one stream per "
-        f"payment = {result['single_stream_per_hour']}/hour per stream × payments\n\n"
+        f"with a ledger every {args.ledger_seconds:g} s, per hour (budget {BUDGET}/hour). An open stream "
+        f"costs one per ledger; one stream per payment = {result['single_stream_per_hour']}/hour per "
+        "stream (measured on a single account stream) × payments, plus the same REST requests\n\n"
         + table(
             [
                 "destinations",
                 "pending payments",
                 "mode (auto)",
                 "startup requests",
+                "REST/hour",
+                "stream/hour",
                 "requests/hour",
                 "one stream per payment, requests/hour",
             ],

@@ -58,13 +58,18 @@ class RequestCounts:
 
     def budget_spent(self, ip: str | None = None, seconds: float = WINDOW) -> int:
         """Budget-charged requests (REST + stream iterations) in the last `seconds` (at most an hour)."""
+        spent = self.spent_by_kind(ip, seconds)
+        return spent["rest"] + spent["stream_iterations"]
+
+    def spent_by_kind(self, ip: str | None = None, seconds: float = WINDOW) -> dict[str, int]:
+        """Counts per kind in the last `seconds` (at most an hour)."""
         now = self._clock()
         self._prune(now)
-        return sum(
-            1
-            for at, who, kind in self._recent
-            if at >= now - seconds and (ip is None or who == ip) and kind in ("rest", "stream_iterations")
-        )
+        counts = dict.fromkeys(KINDS, 0)
+        for at, who, kind in self._recent:
+            if at >= now - seconds and (ip is None or who == ip):
+                counts[kind] += 1
+        return counts
 
     def get(self, ip: str) -> dict[str, int]:
         return dict(self.totals.get(ip, dict.fromkeys(KINDS, 0)))
