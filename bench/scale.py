@@ -41,6 +41,7 @@ from bench.peer import PeerProcess
 from bench.setup import config_toml, database, free_port, load_payments, position_streams, settings
 from devnet import DevNet, serve
 from devnet.client import DevnetClient
+from shared.config import WatcherSettings
 from shared.domain.references import new_reference
 from shared.store import streams as stream_store
 from shared.store.engine import Database
@@ -197,8 +198,14 @@ async def requests_per_hour(
         net.request_counts.reset()
         db = Database.open(url)
         await load_payments(db, corpus)
-        config = settings(
-            url, corpus, horizon_url, mode=mode, request_budget_per_hour=BUDGET, backfill_margin_seconds=300
+        config = settings(  # production's timings (the benchmarks' default heartbeat is faster)
+            url,
+            corpus,
+            horizon_url,
+            mode=mode,
+            request_budget_per_hour=BUDGET,
+            backfill_margin_seconds=300,
+            heartbeat_seconds=WatcherSettings().heartbeat_seconds,
         )
         watcher = Watcher(config, db)
         stop = asyncio.Event()
