@@ -16,20 +16,16 @@ import argparse
 import asyncio
 import json
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from stellar_sdk import Keypair
 
-from bench.common import percentile, results_dir, table, write_result
+from bench.common import percentile, table, write_result
 from bench.corpus import Corpus, PendingPayment
-from bench.setup import config_toml, database, free_port, load_payments
+from bench.setup import config_toml, database, free_port, load_payments, paywatch_process, wait_answering
 from paywatch.keys import create_key
 from shared.domain.references import new_reference
 from shared.store.engine import Database
@@ -75,21 +71,6 @@ async def load(
     }
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"paywatch api exited with {process.returncode}")
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("paywatch api did not become ready")
-
-
 async def measure(backend: str, corpus: Corpus, *, seconds: float, levels: list[int]) -> dict[str, Any]:
     ids = [f"pay_bench{index:020d}" for index in range(len(corpus.payments))]
     async with database(backend) as url:
@@ -99,51 +80,37 @@ async def measure(backend: str, corpus: Corpus, *, seconds: float, levels: list[
         await db.close()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with tempfile.TemporaryDirectory() as directory:
-            config = Path(directory) / "paywatch.toml"
-            config.write_text(config_toml(url, corpus.destinations, corpus.usdc_issuer, base, api_port=port))
-            log = (results_dir() / f"api-{backend}.log").open("wb")
-            command = [str(Path(sys.executable).with_name("paywatch")), "api", "--config", str(config)]
-            process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=subprocess.STDOUT)
+        config = config_toml(url, corpus.destinations, corpus.usdc_issuer, base, api_port=port)
+        async with paywatch_process("api", config, f"api-{backend}") as process:
+            await wait_answering(f"{base}/readyz", process)
             headers = {"Authorization": f"Bearer {key}"}
             connector = aiohttp.TCPConnector(limit=max(levels))
-            try:
-                async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-                    await wait_ready(session, base, process)
-                    rng = random.Random(1)
+            async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+                rng = random.Random(1)
 
-                    async def get(session: aiohttp.ClientSession, _: int) -> int:
-                        async with session.get(f"{base}/payments/{rng.choice(ids)}") as response:
-                            await response.read()
-                            return response.status
+                async def get(session: aiohttp.ClientSession, _: int) -> int:
+                    async with session.get(f"{base}/payments/{rng.choice(ids)}") as response:
+                        await response.read()
+                        return response.status
 
-                    async def initiate(session: aiohttp.ClientSession, number: int) -> int:
-                        body = {"order_id": f"load-{number}", "amount": "25", "currency": "USDC"}
-                        async with session.post(f"{base}/payments/initiate", json=body) as response:
-                            await response.read()
-                            return response.status
+                async def initiate(session: aiohttp.ClientSession, number: int) -> int:
+                    body = {"order_id": f"load-{number}", "amount": "25", "currency": "USDC"}
+                    async with session.post(f"{base}/payments/initiate", json=body) as response:
+                        await response.read()
+                        return response.status
 
-                    await load(session, get, seconds=min(2.0, seconds), concurrency=max(levels))  # warm-up
-                    result: dict[str, Any] = {"backend": backend, "levels": []}
-                    for concurrency in levels:
-                        result["levels"].append(
-                            {
-                                "concurrency": concurrency,
-                                "get": await load(session, get, seconds=seconds, concurrency=concurrency),
-                                "initiate": await load(
-                                    session, initiate, seconds=seconds, concurrency=concurrency
-                                ),
-                            }
-                        )
-            finally:
-                if process.returncode is None:
-                    process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 15)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
-                log.close()
+                await load(session, get, seconds=min(2.0, seconds), concurrency=max(levels))  # warm-up
+                result: dict[str, Any] = {"backend": backend, "levels": []}
+                for concurrency in levels:
+                    result["levels"].append(
+                        {
+                            "concurrency": concurrency,
+                            "get": await load(session, get, seconds=seconds, concurrency=concurrency),
+                            "initiate": await load(
+                                session, initiate, seconds=seconds, concurrency=concurrency
+                            ),
+                        }
+                    )
     return result
 
 

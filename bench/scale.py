@@ -24,21 +24,26 @@ import asyncio
 import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from stellar_sdk import Keypair
 
 from bench import corpus as corpus_module
-from bench.common import log_to_file, results_dir, table, write_result
+from bench.common import log_to_file, table, write_result
 from bench.corpus import Corpus, PendingPayment
 from bench.peer import PeerProcess
-from bench.setup import config_toml, database, free_port, load_payments, position_streams, settings
+from bench.setup import (
+    config_toml,
+    database,
+    free_port,
+    load_payments,
+    paywatch_process,
+    position_streams,
+    settings,
+    wait_answering,
+)
 from devnet import DevNet, serve
 from devnet.client import DevnetClient
 from shared.config import WatcherSettings
@@ -83,21 +88,6 @@ def pool(payments: int, destinations: int) -> Corpus:
 # -- resources -------------------------------------------------------------------------------------
 
 
-async def wait_healthy(session: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"paywatch watch exited with {process.returncode}")
-        try:
-            async with session.get(url) as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError("paywatch watch did not become healthy")
-
-
 async def cursor_of(db: Database) -> int:
     async with db.read() as conn:
         rows = await stream_store.rows_by_key(conn, ["network"])
@@ -116,51 +106,25 @@ async def resources(
             await load_payments(db, corpus)
             await position_streams(db, corpus, "network")
             metrics_port = free_port()
-            with tempfile.TemporaryDirectory() as directory:
-                config = Path(directory) / "paywatch.toml"
-                config.write_text(
-                    config_toml(
-                        url,
-                        corpus.destinations,
-                        corpus.usdc_issuer,
-                        peer.url,
-                        watcher={
-                            "mode": "network",
-                            "metrics_port": metrics_port,
-                            "backfill_margin_seconds": 0,
-                        },
-                    )
-                )
-                log = (results_dir() / f"scale-{backend}.log").open("wb")
-                command = [str(Path(sys.executable).with_name("paywatch")), "watch", "--config", str(config)]
-                process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=subprocess.STDOUT)
-                try:
-                    async with aiohttp.ClientSession() as session:
-                        await wait_healthy(session, f"http://127.0.0.1:{metrics_port}/healthz", process)
-                    started_memory = proc_memory_mb(process.pid)
-                    cpu0, wall0 = proc_cpu_seconds(process.pid), time.monotonic()
-                    await asyncio.sleep(idle_seconds)  # measuring an idle interval
-                    idle_cpu = (proc_cpu_seconds(process.pid) - cpu0) / (time.monotonic() - wall0)
-                    idle_memory = proc_memory_mb(process.pid)
-                    cpu0, wall0 = proc_cpu_seconds(process.pid), time.monotonic()
-                    peer.start()
-                    deadline = wall0 + load_seconds + 120
-                    while await cursor_of(db) < last:
-                        if process.returncode is not None or time.monotonic() > deadline:
-                            raise RuntimeError("the watcher did not take in the load")
-                        await asyncio.sleep(0.2)
-                    load_wall = time.monotonic() - wall0
-                    load_cpu = (proc_cpu_seconds(process.pid) - cpu0) / load_wall
-                    load_memory = proc_memory_mb(process.pid)
-                finally:
-                    if process.returncode is None:
-                        process.terminate()
-                    try:
-                        await asyncio.wait_for(process.wait(), 30)
-                    except TimeoutError:
-                        process.kill()
-                        await process.wait()
-                    log.close()
+            watcher = {"mode": "network", "metrics_port": metrics_port, "backfill_margin_seconds": 0}
+            config = config_toml(url, corpus.destinations, corpus.usdc_issuer, peer.url, watcher=watcher)
+            async with paywatch_process("watch", config, f"scale-{backend}") as process:
+                await wait_answering(f"http://127.0.0.1:{metrics_port}/healthz", process)
+                started_memory = proc_memory_mb(process.pid)
+                cpu0, wall0 = proc_cpu_seconds(process.pid), time.monotonic()
+                await asyncio.sleep(idle_seconds)  # measuring an idle interval
+                idle_cpu = (proc_cpu_seconds(process.pid) - cpu0) / (time.monotonic() - wall0)
+                idle_memory = proc_memory_mb(process.pid)
+                cpu0, wall0 = proc_cpu_seconds(process.pid), time.monotonic()
+                peer.start()
+                deadline = wall0 + load_seconds + 120
+                while await cursor_of(db) < last:
+                    if process.returncode is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the watcher did not take in the load")
+                    await asyncio.sleep(0.2)
+                load_wall = time.monotonic() - wall0
+                load_cpu = (proc_cpu_seconds(process.pid) - cpu0) / load_wall
+                load_memory = proc_memory_mb(process.pid)
             await db.close()
     finally:
         peer.stop()

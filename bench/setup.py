@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psycopg
 
+from bench.common import results_dir
 from bench.corpus import Corpus
 from shared.clock import utcnow
 from shared.config import AccountSettings, AssetSettings, Settings
@@ -132,6 +139,49 @@ def config_toml(
         + "[watcher]\n"
         + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (watcher or {}).items())
     )
+
+
+@asynccontextmanager
+async def paywatch_process(
+    command: str, config: str, log_name: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`paywatch <command>` as its own process, as deployed, with this config; its output goes to
+    bench/results/<log_name>.log. Stopped with SIGTERM on exit (SIGKILL if it does not stop)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "paywatch.toml"
+        path.write_text(config)
+        with (results_dir() / f"{log_name}.log").open("wb") as log:
+            executable = str(Path(sys.executable).with_name("paywatch"))
+            process = await asyncio.create_subprocess_exec(
+                executable, command, "--config", str(path), stdout=log, stderr=subprocess.STDOUT
+            )
+            try:
+                yield process
+            finally:
+                if process.returncode is None:
+                    process.terminate()
+                try:
+                    await asyncio.wait_for(process.wait(), 30)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def wait_answering(url: str, process: asyncio.subprocess.Process, *, within: float = 120) -> None:
+    """Until GET `url` answers 200; fails if the process exits first or `within` seconds pass."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"paywatch exited with {process.returncode}")
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"paywatch did not answer {url} within {within:g} s")
 
 
 def free_port() -> int:
