@@ -88,11 +88,23 @@ class World:
         return Asset("USDC", self.forger.public_key)
 
 
-async def fund_world(network: Network, buyers: int) -> tuple[list[Keypair], list[Keypair], Keypair, Keypair]:
+# Friendbot gives 10,000 XLM; a buyer spends about 25 XLM per intent on average (native and path
+# payments), so each buyer gets another friendbot's worth from a spare account per this many intents.
+INTENTS_PER_TOP_UP = 250
+
+
+async def fund_world(
+    network: Network, buyers: int, intents: int
+) -> tuple[list[Keypair], list[Keypair], Keypair, Keypair]:
     merchants = [await network.funded() for _ in range(2)]
     issuer, forger = await network.funded(), await network.funded()
     payers = [await network.funded() for _ in range(buyers)]
     client = network.client
+    for _ in range(intents // buyers // INTENTS_PER_TOP_UP):
+        for payer in payers:
+            spare = await network.funded()
+            topped_up = await client.pay(spare, payer.public_key, "9990")
+            assert topped_up.successful, topped_up.result_codes
     for merchant in merchants:
         await client.trust(merchant, Asset("USDC", issuer.public_key))
         await client.trust(merchant, Asset("USDC", forger.public_key))  # it once trusted a scam token

@@ -78,9 +78,14 @@ async def running_watcher(settings: Settings, db: Database) -> AsyncIterator[Wat
     stop = asyncio.Event()
     task = asyncio.create_task(watcher.run(stop))
     ready = asyncio.create_task(watcher.ready.wait())
-    done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raise what stopped it
+    if not done:
+        stop.set()
+        ready.cancel()
+        await asyncio.wait_for(task, timeout=30)
+        raise AssertionError("the watcher did not report READY within 60 s")
     try:
         yield watcher
     finally:

@@ -72,7 +72,7 @@ FAULTS: list[Callable[[random.Random, str], dict[str, Any]]] = [
 @asynccontextmanager
 async def world_on(db_url: str, aiohttp_client: Any, mode: str) -> AsyncIterator[tuple[World, Any, Database]]:
     async with devnet_network() as network:
-        merchants, buyers, issuer, forger = await fund_world(network, BUYERS)
+        merchants, buyers, issuer, forger = await fund_world(network, BUYERS, INTENTS)
         settings = make_settings(
             db_url,
             [m.public_key for m in merchants],

@@ -118,6 +118,7 @@ class Watcher:
         self._positions: dict[datetime, str] = {}  # start-position searches already done
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
+        self._positioning_failed = asyncio.Event()  # Horizon did not answer where to start from
         self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
         self.listening = asyncio.Event()  # PostgreSQL: set while the leader's LISTEN is in effect
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -191,6 +192,7 @@ class Watcher:
         self._reader_tasks = {}
         self._joining = {}
         self._streams_started = asyncio.Event()
+        self._positioning_failed = asyncio.Event()
         self.mode = "network" if self.settings.watcher.mode == "network" else "accounts"
         self.ingestor = Ingestor(
             self.db, self.ctx, self.horizon, self.queue, self._accounts_for, fence=self.leadership.fence
@@ -283,8 +285,16 @@ class Watcher:
     async def _announce_ready(self) -> None:
         """READY=1 once the streams run (SPEC §5.5): every stream opened at start is positioned and its
         first connection has an outcome. Connected, normally; if Horizon is down the watcher is still
-        up and retrying (STATUS= and the metrics say so) rather than failing its start."""
-        await self._streams_started.wait()
+        up and retrying (STATUS= and the metrics say so) rather than failing its start. That holds
+        before a first start has a cursor, too: an unreachable Horizon is a reason to retry, and a
+        start that never reported READY would only be restarted by systemd into the same outage."""
+        positioned = asyncio.ensure_future(self._streams_started.wait())
+        failed = asyncio.ensure_future(self._positioning_failed.wait())
+        try:
+            await asyncio.wait({positioned, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            positioned.cancel()
+            failed.cancel()
         await asyncio.gather(*(reader.first_attempt.wait() for reader in list(self.readers.values())))
         await self.health.write_status("running")  # operators see the streams as they are at READY
         self._ready_once(f"watcher ready (leader, {len(self.readers)} streams)")
@@ -635,6 +645,10 @@ class Watcher:
                 return await step()
             except (HorizonError, aiohttp.ClientError, TimeoutError, SQLAlchemyError, RecordError) as exc:
                 log.warning("retrying", step=what, error=str(exc)[:300])
+                # Before a stream opens, this is the only place an unreachable Horizon shows up:
+                # operators read it in `paywatch status` and /payments/monitor/status.
+                self.health.note_error(what, f"{type(exc).__name__}: {exc}")
+                self._positioning_failed.set()
                 await asyncio.sleep(backoff.next_delay())
 
     # -- housekeeping ----------------------------------------------------------------------------

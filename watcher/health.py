@@ -158,9 +158,10 @@ class Health:
             self.lags[key] = max((now - position).total_seconds(), 0.0) if position is not None else None
             if state.errors != self._errors_seen.get(key, 0) and state.last_error:
                 self._errors_seen[key] = state.errors
-                self._error(key, state.last_error, state.last_error_at)
+                self.note_error(key, state.last_error, state.last_error_at)
 
-    def _error(self, source: str, error: str, at: datetime | None = None) -> None:
+    def note_error(self, source: str, error: str, at: datetime | None = None) -> None:
+        """Keep an error for `paywatch status` (the latest first, a bounded number)."""
         self.last_errors.appendleft({"at": iso(at or utcnow()), "source": source, "error": error[:300]})
 
     def status_line(self, assessment: Assessment | None = None) -> str:
@@ -279,7 +280,7 @@ class Health:
                     )
         except Exception as exc:  # a dead store shows as a stale heartbeat and stops the watchdog pings
             log.error("cannot write watcher status", error=str(exc)[:300])
-            self._error("store", f"heartbeat write failed: {str(exc)[:200]}")
+            self.note_error("store", f"heartbeat write failed: {str(exc)[:200]}")
             return False
         return True
 
