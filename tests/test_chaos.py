@@ -29,7 +29,7 @@ from shared.clock import utcnow
 from shared.stellar.horizon import HorizonClient
 from shared.store import status as status_store
 from shared.store.engine import Database
-from tests.chaos import World, execute, fund_world, plan, settled, snapshot
+from tests.chaos import World, execute, fund_world, plan, settled, snapshot, statuses_reached
 from tests.conftest import another_database, make_settings, new_api_key
 from tests.support import WatcherProcess, config_toml, devnet_network, eventually, running_watcher
 from watcher.reconcile import reconcile
@@ -99,6 +99,8 @@ async def world_on(db_url: str, aiohttp_client: Any, mode: str) -> AsyncIterator
 
 async def wait_settled(world: World, intents: list[Any], within: float) -> dict[int, dict[str, Any]]:
     async def check() -> dict[int, dict[str, Any]] | None:
+        if not await statuses_reached(world, intents):
+            return None
         shot = await snapshot(world)
         return shot if settled(shot, intents) else None
 
