@@ -5,7 +5,7 @@ reconcile must find nothing missing.
 
 Size knobs (environment): PAYWATCH_CHAOS_INTENTS (default 48), PAYWATCH_CHAOS_SEED, and
 PAYWATCH_CHAOS_KILL_EVERY (mean seconds between kills, default 0.8). The long form used for the
-numbers in docs/chaos.md: PAYWATCH_CHAOS_INTENTS=2000.
+numbers in docs/chaos.md: PAYWATCH_CHAOS_INTENTS=8000.
 """
 
 from __future__ import annotations
