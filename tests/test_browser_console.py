@@ -171,6 +171,47 @@ async def test_a_kept_key_survives_a_reload_of_the_tab_only(desk: Desk, browser:
     assert await page.evaluate("sessionStorage.length") == 0
 
 
+async def test_console_enables_an_endpoint_disabled_by_410(
+    shop: Shop, aiohttp_client: Any, browser: BrowserContext
+) -> None:
+    async with receiving() as receiver:
+        # The order service answers 410 Gone once (a misrouted deploy, say), then takes everything.
+        receiver.script("orders", [410, 200])
+        settings = with_webhooks(
+            shop.settings, [endpoint("orders", receiver.url("orders"), events=["payment.initiated"])]
+        )
+        api = await aiohttp_client(create_app(settings, shop.db))
+        admin = await new_api_key(shop.db, ("admin",))
+        async with running_watcher(settings, shop.db):
+            await initiate(api, shop.key, order_id="gone-1", amount="3", currency="XLM")
+            (gone,) = await receiver.wait_count("orders", 1)
+            desk = Desk(shop, api, settings, receiver, admin)
+            (failed,) = await eventually(lambda: _failed(desk), what="the delivery answered 410 to fail")
+
+            page = await browser.new_page()
+            errors = PageErrors(page)
+            await page.goto(str(api.make_url("/console")))
+            await sign_in(page, admin)
+            row = page.locator('#endpoints-table tr[data-endpoint="orders"]')
+            await expect(row).to_contain_text("disabled")
+            await expect(row).to_contain_text("410")
+            await row.get_by_role("button", name="Enable endpoint orders").click()
+            await expect(page.locator("#flash")).to_contain_text("Endpoint orders is enabled")
+            await expect(row).to_contain_text("active")
+            await expect(row.get_by_role("button")).to_have_count(0)  # nothing to enable any more
+
+            # What failed while it was disabled is redelivered by hand, and arrives.
+            delivery_row = page.locator(f'#deliveries-table tr[data-delivery-id="{failed.id}"]')
+            await delivery_row.get_by_role("button", name=f"Redeliver delivery {failed.id}").click()
+            _, again = await receiver.wait_count("orders", 2, within=WAIT_MS / 1000)
+            assert again.webhook_id == gone.webhook_id
+            await eventually(lambda: _delivered(desk, failed.id), what="the redelivery to be delivered")
+            # New events are queued for the endpoint again.
+            await initiate(api, shop.key, order_id="gone-2", amount="4", currency="XLM")
+            await receiver.wait_count("orders", 3, within=WAIT_MS / 1000)
+            assert errors.messages == []
+
+
 async def _failed(desk: Desk) -> list[Any] | None:
     rows = await deliveries(desk.shop.db, status="failed")
     return rows or None

@@ -249,8 +249,49 @@
       fill("deliveries-table", page.deliveries.map(deliveryRow), 7, "No webhook deliveries.");
     });
 
+  // --- webhook endpoints -----------------------------------------------------------------------
+  async function enable(e, button) {
+    button.disabled = true;
+    try {
+      await api(`webhooks/endpoints/${encodeURIComponent(e.name)}/enable`, { method: "POST" });
+      flash(`Endpoint ${e.name} is enabled: new events are queued for it again. Redeliver what failed meanwhile.`, true);
+      await Promise.all([loadEndpoints(), loadDeliveries()]);
+    } catch (error) {
+      flash(`Endpoint ${e.name} was not enabled: ${error.message}`, false);
+      button.disabled = false;
+    }
+  }
+  function endpointRow(e) {
+    let action = "—";
+    if (e.status === "disabled") {
+      action = el("button", { type: "button", "aria-label": `Enable endpoint ${e.name}` }, "Enable");
+      action.addEventListener("click", () => enable(e, action));
+    }
+    return el(
+      "tr",
+      { "data-endpoint": e.name },
+      el("td", {}, e.name),
+      el("td", {}, el("span", { class: "key" }, e.url)),
+      el("td", {}, badge(e.status)),
+      el("td", { class: "num" }, String(e.backlog)),
+      el("td", {}, e.disabled_at ? [time(e.disabled_at), e.disabled_reason ? ` (${e.disabled_reason})` : ""] : "—"),
+      el("td", {}, action),
+    );
+  }
+  const loadEndpoints = () =>
+    guarded("endpoints-table", 6, async () => {
+      const page = await api("webhooks/endpoints");
+      fill("endpoints-table", page.endpoints.map(endpointRow), 6, "No webhook endpoints configured.");
+    });
+
   // --- signing in and out ----------------------------------------------------------------------
-  const loaders = { health: loadHealth, payments: () => loadPayments(), receipts: loadReceipts, deliveries: loadDeliveries };
+  const loaders = {
+    health: loadHealth,
+    payments: () => loadPayments(),
+    receipts: loadReceipts,
+    endpoints: loadEndpoints,
+    deliveries: loadDeliveries,
+  };
 
   function enter() {
     signedIn = true;
@@ -267,7 +308,7 @@
     key = null;
     sessionStorage.removeItem(STORAGE_KEY);
     clearInterval(healthTimer);
-    for (const id of ["streams-table", "payments-table", "receipts-table", "deliveries-table"]) {
+    for (const id of ["streams-table", "payments-table", "receipts-table", "endpoints-table", "deliveries-table"]) {
       byId(id).tBodies[0].replaceChildren();
     }
     byId("health-summary").replaceChildren();
