@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= paywatch.toml
 
-.PHONY: run test lint fuzz demo devnet screenshots clean
+.PHONY: run test lint fuzz fuzz-atheris demo devnet screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ fuzz: $(STAMP)
 	PAYWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PAYWATCH_FUZZ_RANDOM=1 \
 	PAYWATCH_HORIZON_FUZZ_EXAMPLES=$$(( $(FUZZ_EXAMPLES) * 10 )) \
 	$(BIN)/pytest tests/test_fuzz_api.py tests/test_fuzz_horizon.py -p no:cacheprovider $(PYTEST_ARGS)
+
+## make fuzz-atheris: coverage-guided fuzzing (libFuzzer) of Horizon bytes → SSE → JSON → records; atheris is installed on first use
+ATHERIS_SECONDS ?= 600
+fuzz-atheris: $(STAMP)
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet 'atheris>=2.3'
+	$(BIN)/python -m tests.fuzz_atheris -max_total_time=$(ATHERIS_SECONDS) -print_final_stats=1 $(ATHERIS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -59,7 +59,8 @@ async def ingest(corpus: Corpus, backend: str, mode: str) -> dict[str, Any]:
         started = time.perf_counter()
         async with db.read() as conn:  # anything committed before the hook was in place
             for key, row in (await stream_store.rows_by_key(conn, list(left))).items():
-                if int(row.cursor) >= left[key]:
+                # on_commit may have removed the key while this read awaited
+                if key in left and int(row.cursor) >= left[key]:
                     del left[key]
         if not left:
             done.set()

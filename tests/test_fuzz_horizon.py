@@ -32,7 +32,8 @@ from shared.stellar.sse import SSEError, SSEEvent, SSEParser
 from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
-from tests.conftest import make_settings
+from tests import fuzz_horizon_bytes
+from tests.conftest import fixtures_dir, make_settings
 from tests.served import BackgroundLoop, background_loop
 from tests.support import devnet_network
 from watcher.ingest import Ingestor
@@ -102,6 +103,20 @@ def test_an_endless_line_is_an_sse_error_not_unbounded_memory() -> None:
         list(parser.feed(b"x" * (1024 * 1024)))
     with pytest.raises(SSEError):
         list(parser.feed(b"x" * (1024 * 1024)))
+
+
+def test_the_atheris_harness_runs_on_its_seeds_and_hostile_bytes() -> None:
+    """`make fuzz-atheris` drives `one_input` with libFuzzer; here it runs on the real fixtures'
+    bytes (credits come out of them) and on inputs that must be refused without an exception."""
+    fixtures_dir()
+    seeds = list(fuzz_horizon_bytes.seeds())
+    assert len(seeds) >= 10
+    assert sum(fuzz_horizon_bytes.one_input(seed) for seed in seeds) >= 5
+    for seed in seeds:
+        for cut in (1, len(seed) // 2, len(seed) - 1):
+            fuzz_horizon_bytes.one_input(seed[:cut])  # truncated: refused or fewer credits, no crash
+    hostile = [b"", b"\xff" * 70, b"data: [" * 2000 + b"\n\n", b"data: " + b"[" * 100_000 + b"\n\n"]
+    assert [fuzz_horizon_bytes.one_input(data) for data in hostile] == [0, 0, 0, 0]
 
 
 # --- the stream reader: which ids may become a cursor --------------------------------------------
