@@ -16,10 +16,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared import jsontext
 from shared.domain.amounts import MAX_STROOPS
 from shared.domain.strkeys import is_account_id
-from shared.stellar.records import RecordError, is_paging_token, parse_credits, parse_time
+from shared.stellar.records import is_paging_token, parse_streamed
 from shared.stellar.sse import SSEError, SSEParser
 from watcher.ingest import MALFORMED
 
@@ -36,14 +35,12 @@ def one_input(data: bytes) -> int:
         return 0
     credits = 0
     for event in events:
-        if event.event != "message" or not event.data:
+        # What the stream reader hands over (a message whose id can be a cursor), parsed as the
+        # ingestor parses it.
+        if event.event != "message" or not is_paging_token(event.id):
             continue
         try:
-            record = jsontext.loads(event.data)
-            if not isinstance(record, dict):
-                raise RecordError("record is not a JSON object")
-            parse_time(record.get("created_at"))
-            found = parse_credits(record, record.get("transaction"))
+            found = parse_streamed(event.data, event.id).credits
         except MALFORMED:
             continue
         for credit in found:

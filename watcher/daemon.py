@@ -118,7 +118,7 @@ class Watcher:
         self._positions: dict[datetime, str] = {}  # start-position searches already done
         self._network_origin: datetime | None = None  # `since` of a network stream positioned this run
         self._streams_started = asyncio.Event()  # every stream opened at start is reading
-        self._positioning_failed = asyncio.Event()  # Horizon did not answer where to start from
+        self._positioning_failed = asyncio.Event()  # a retried start step (positioning a stream) failed
         self._payments_changed = asyncio.Event()  # LISTEN/NOTIFY wake-up for the payment poller
         self.listening = asyncio.Event()  # PostgreSQL: set while the leader's LISTEN is in effect
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -14,19 +14,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared import jsontext
 from shared.apply import Applied, ApplyContext, apply_credits
 from shared.domain.credits import Credit
 from shared.stellar.fetch import resolve_amount
 from shared.stellar.horizon import HorizonClient, HorizonError, NotFound
-from shared.stellar.records import RecordError, ledger_of_token, parse_credits, parse_time
+from shared.stellar.records import RecordError, ledger_of_token, parse_streamed
 from shared.store import receipts as receipt_store
 from shared.store import streams as stream_store
 from shared.store.engine import Database
@@ -201,19 +199,13 @@ class Ingestor:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _prepare(self, item: StreamRecord, text: str) -> Prepared:
-        record: Any = jsontext.loads(text)
-        if not isinstance(record, dict):
-            raise RecordError("record is not a JSON object")
-        if record.get("paging_token") != item.paging_token:
-            raise RecordError("record paging_token differs from the event id")
-        closed_at = parse_time(record.get("created_at"))
-        transaction = record.get("transaction")
+        parsed = parse_streamed(text, item.paging_token)
         watched = self.accounts_for(item.stream)
-        credits = [c for c in parse_credits(record, transaction) if c.destination in watched]
-        if credits and transaction is None:
+        credits = [c for c in parsed.credits if c.destination in watched]
+        if credits and parsed.transaction is None:
             raise RecordError("crediting record without its joined transaction (memo unknown)")
         resolved = [await self._with_amount(credit) for credit in credits]
-        return Prepared(item, resolved, ledger_of_token(item.paging_token), closed_at)
+        return Prepared(item, resolved, ledger_of_token(item.paging_token), parsed.closed_at)
 
     async def _with_amount(self, credit: Credit) -> Credit:
         """account_merge records carry no amount: read it from the operation's effects (retrying)."""

@@ -14,9 +14,11 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from shared import jsontext
 from shared.domain.amounts import AmountError, parse_horizon_amount
 from shared.domain.assets import NATIVE, Asset, AssetError, asset_from_horizon
 from shared.domain.credits import Credit
@@ -109,6 +111,27 @@ def parse_time(value: object, key: str = "created_at") -> datetime:
     if parsed.tzinfo is not None:
         raise RecordError(f"field {key!r} is not an RFC 3339 UTC time")
     return parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedRecord:
+    """An operation record as a stream delivers it (`join=transactions`), parsed."""
+
+    closed_at: datetime
+    transaction: Mapping[str, Any] | None
+    credits: list[Credit]  # to any account; the caller keeps those to accounts it watches
+
+
+def parse_streamed(text: str | bytes, paging_token: str) -> StreamedRecord:
+    """Parse a stream event's data: JSON errors (ValueError), RecursionError or RecordError if malformed."""
+    record = jsontext.loads(text)
+    if not isinstance(record, dict):
+        raise RecordError("record is not a JSON object")
+    if record.get("paging_token") != paging_token:
+        raise RecordError("record paging_token differs from the event id")
+    closed_at = parse_time(record.get("created_at"))
+    transaction = record.get("transaction")
+    return StreamedRecord(closed_at, transaction, parse_credits(record, transaction))
 
 
 def parse_memo(transaction: Mapping[str, Any] | None) -> Memo:
